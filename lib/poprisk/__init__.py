@@ -1,0 +1,27 @@
+"""poprisk — companion library of the book *Population risk improvement with model compression*.
+
+One module per idea; each module's docstring names the chapter that uses it:
+
+* :mod:`poprisk.config`    — FAST switch, device choice, seeding (every chapter).
+* :mod:`poprisk.plotting`  — the book's single figure style (every chapter with a figure).
+* :mod:`poprisk.data`      — offline MNIST sample, digits, optional torchvision datasets (chapters 1, 8, 9).
+* :mod:`poprisk.models`    — the 784-256-256-10 MLP of the paper's MNIST experiment (chapters 1, 8, 9).
+* :mod:`poprisk.train`     — training loop and evaluation (chapters 1, 8, 9).
+* :mod:`poprisk.quantize`  — per-layer scalar weight sharing by (Hessian-weighted) K-means (chapters 1, 3, 7, 9).
+
+Modules are imported lazily so that ``import poprisk`` stays cheap (no torch import until needed).
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_MODULES = ("config", "plotting", "data", "models", "train", "quantize")
+
+__all__ = ["__version__", *_MODULES]
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return import_module(f"poprisk.{name}")
+    raise AttributeError(f"module 'poprisk' has no attribute {name!r}")
