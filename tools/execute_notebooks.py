@@ -1,7 +1,7 @@
 """Execute chapter notebooks top-to-bottom in place (``make execute``), in full mode unless told otherwise.
 
-Records each notebook's wall time, the device and the library versions in ``book/execution_status.json``,
-which ``book/status.md`` renders. Usage::
+Records each notebook's wall time, the device and the library versions in ``book/execution_status.json``
+and re-renders the table of ``book/status.md`` from it. Usage::
 
     python tools/execute_notebooks.py                 # every notebook in _toc.yml, full mode
     python tools/execute_notebooks.py book/ch01_phenomenon.ipynb
@@ -22,6 +22,8 @@ from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STATUS = ROOT / "book" / "execution_status.json"
+STATUS_PAGE = ROOT / "book" / "status.md"
+TABLE_START, TABLE_END = "<!-- status-table:start -->", "<!-- status-table:end -->"
 
 
 def toc_notebooks() -> list[pathlib.Path]:
@@ -65,6 +67,29 @@ def execute(path: pathlib.Path, timeout: int) -> float:
     return elapsed
 
 
+def render_status_page() -> None:
+    """Rewrite the table between the markers of book/status.md from book/execution_status.json."""
+    status = json.loads(STATUS.read_text())["notebooks"]
+    titles = {}
+    for name in status:
+        nb = nbformat.read(ROOT / name, as_version=4)
+        first = next((c.source for c in nb.cells if c.cell_type == "markdown"), name)
+        titles[name] = first.splitlines()[0].lstrip("# ").strip()
+    rows = ["| Chapter | Full-mode run (s) | Date | Device | Python | torch | numpy |",
+            "|---|---:|---|---|---|---|---|"]
+    for name in sorted(status):
+        e = status[name]
+        link = f"[{titles[name]}]({pathlib.Path(name).stem}.ipynb)"
+        rows.append(f"| {link} | {e['seconds']:.1f} | {e['date']} | {e['device']} | {e['python']} | "
+                    f"{e['torch']} | {e['numpy']} |")
+    total = sum(e["seconds"] for e in status.values())
+    rows.append(f"| **Total** | **{total:.1f}** | | | | | |")
+    page = STATUS_PAGE.read_text()
+    head, rest = page.split(TABLE_START)
+    _, tail = rest.split(TABLE_END)
+    STATUS_PAGE.write_text(head + TABLE_START + "\n" + "\n".join(rows) + "\n" + TABLE_END + tail)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
@@ -72,6 +97,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or toc_notebooks()
     fast = os.environ.get("POPRISK_FAST", "")
+    os.environ["POPRISK_PROGRESS"] = "0"  # stored outputs hold results, not progress-bar redraws
     for path in paths:
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         elapsed = execute(path, args.timeout)
@@ -83,6 +109,7 @@ def main(argv=None) -> int:
         status["notebooks"][str(path.relative_to(ROOT))] = {
             "seconds": round(elapsed, 1), "date": time.strftime("%Y-%m-%d"), **environment()}
         STATUS.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
+        render_status_page()
     return 0
 
 

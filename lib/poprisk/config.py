@@ -63,3 +63,25 @@ def seed_everything(seed: int) -> np.random.Generator:
     else:
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+def progress_enabled() -> bool:
+    """Whether long loops show a progress bar: on unless ``POPRISK_PROGRESS=0``.
+
+    ``make execute`` turns bars off so that stored notebook outputs hold results, not bar redraws.
+    """
+    return os.environ.get("POPRISK_PROGRESS", "1").strip().lower() not in _FALSE
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A tqdm progress bar: a notebook widget where ipywidgets exists (Colab, Jupyter), text elsewhere.
+
+    Disabled when :func:`progress_enabled` is false; ``disable=True`` in ``kwargs`` also turns it off.
+    """
+    try:
+        import ipywidgets  # noqa: F401  (only probing for widget support)
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm.std import tqdm
+    kwargs["disable"] = kwargs.get("disable", False) or not progress_enabled()
+    return tqdm(iterable, **kwargs)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from poprisk.config import progress_bar
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
     n = x.shape[0]
     history = History()
     model.train()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), desc=desc, disable=not progress, leave=False)
     for _ in bar:
         order = torch.randperm(n, generator=gen).to(dev)
         total = torch.zeros((), device=dev)
