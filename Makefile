@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NB     ?=
 TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-plain-generic \
-                latexmk lmodern tex-gyre
+                texlive-xetex xindy fonts-freefont-otf latexmk lmodern tex-gyre
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: setup book test execute bench student pdf chromium clean
