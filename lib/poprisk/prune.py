@@ -1,0 +1,169 @@
+"""Unstructured weight pruning: by magnitude and by curvature (chapters 8 and 9).
+
+Pruning sets a fraction ``ratio`` of the weights of every Linear/Conv layer to zero (biases are never touched)
+and keeps the rest unchanged. Which weights go is decided by a *saliency* — the smallest saliencies are pruned:
+
+* :func:`magnitude_prune` — saliency ``|w|`` :cite:`han2015learning`;
+* :func:`curvature_prune` — Optimal Brain Damage :cite:`lecun1990optimal`: the quadratic model of the loss
+  increase caused by zeroing weight ``j`` alone at a minimum is ``δL_j ≈ ½ h_j w_j²`` with ``h_j`` the Hessian
+  diagonal (:func:`poprisk.curvature.hessian_diag`), so the saliency is ``h_j w_j² / 2``.
+
+``scope="global"`` ranks all weights of all layers together (one threshold); ``scope="layer"`` prunes the same
+fraction in every layer. In both cases exactly ``round(ratio · n)`` weights are pruned (per layer, or in total),
+ties broken by position, so the result is deterministic. Each function returns the pruned **copy** of the
+model (the original is not modified) and a :class:`PruneReport`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+SCOPES = ("global", "layer")
+_PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+@dataclass(frozen=True)
+class LayerPruneReport:
+    """What pruning did to one layer."""
+
+    name: str
+    n_weights: int
+    n_kept: int
+
+    @property
+    def kept_fraction(self) -> float:
+        return self.n_kept / self.n_weights
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """Per-layer kept fractions and the boolean masks (``True`` = kept) of a pruning."""
+
+    layers: list[LayerPruneReport]
+    masks: dict[str, torch.Tensor] = field(repr=False)
+
+    @property
+    def kept_fraction(self) -> float:
+        """Fraction of all prunable weights that were kept."""
+        return sum(r.n_kept for r in self.layers) / sum(r.n_weights for r in self.layers)
+
+    @property
+    def per_layer(self) -> dict[str, float]:
+        """``{layer name: kept fraction}``."""
+        return {r.name: r.kept_fraction for r in self.layers}
+
+
+def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The ``(name, module)`` pairs whose weights are pruned: every Linear/Conv layer, in module order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _PRUNABLE)]
+    if not layers:
+        raise ValueError("model has no Linear or Conv layer to prune")
+    return layers
+
+
+def _check_ratio(ratio) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
+        raise ValueError(f"ratio must be a number in [0, 1] (the fraction of weights pruned), got {ratio!r}")
+    ratio = float(ratio)
+    if not (0.0 <= ratio <= 1.0) or math.isnan(ratio):
+        raise ValueError(f"ratio must be in [0, 1] (the fraction of weights pruned), got {ratio!r}")
+    return ratio
+
+
+def _smallest_mask(saliency: torch.Tensor, n_prune: int) -> torch.Tensor:
+    """Boolean keep-mask of a flat saliency vector with its ``n_prune`` smallest entries removed (stable ties)."""
+    keep = torch.ones(saliency.numel(), dtype=torch.bool, device=saliency.device)
+    if n_prune > 0:
+        order = torch.sort(saliency, stable=True).indices
+        keep[order[:n_prune]] = False
+    return keep
+
+
+def prune_by_saliency(model: nn.Module, ratio: float, saliency: dict, *, scope: str = "global"):
+    """Zero the ``ratio`` fraction of weights with the smallest ``saliency`` (``{layer: tensor like weight}``).
+
+    The building block of :func:`magnitude_prune` and :func:`curvature_prune`; returns
+    ``(pruned_copy, PruneReport)``.
+    """
+    ratio = _check_ratio(ratio)
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    layers = prunable_layers(model)
+    if not isinstance(saliency, dict):
+        raise TypeError(f"saliency must be a dict {{layer name: tensor}}, got {type(saliency).__name__}")
+    flat = {}
+    for name, m in layers:
+        if name not in saliency:
+            raise ValueError(f"saliency has no entry for layer {name!r}")
+        s = torch.as_tensor(saliency[name])
+        if tuple(s.shape) != tuple(m.weight.shape):
+            raise ValueError(f"saliency[{name!r}] has shape {tuple(s.shape)}, expected {tuple(m.weight.shape)}")
+        if not torch.isfinite(s).all():
+            raise ValueError(f"saliency[{name!r}] contains non-finite values")
+        flat[name] = s.detach().reshape(-1).to(device="cpu", dtype=torch.float64)
+    masks = {}
+    if scope == "global":
+        allsal = torch.cat([flat[name] for name, _ in layers])
+        keep = _smallest_mask(allsal, round(ratio * allsal.numel()))
+        start = 0
+        for name, m in layers:
+            count = m.weight.numel()
+            masks[name] = keep[start:start + count]
+            start += count
+    else:
+        for name, m in layers:
+            masks[name] = _smallest_mask(flat[name], round(ratio * m.weight.numel()))
+    out = copy.deepcopy(model)
+    modules = dict(out.named_modules())
+    reports, shaped = [], {}
+    for name, m in layers:
+        w = modules[name].weight
+        mask = masks[name].reshape(w.shape).to(w.device)
+        with torch.no_grad():
+            w.mul_(mask.to(w.dtype))
+        shaped[name] = mask
+        reports.append(LayerPruneReport(name=name, n_weights=w.numel(), n_kept=int(mask.sum())))
+    return out, PruneReport(reports, shaped)
+
+
+def magnitude_prune(model: nn.Module, ratio: float, *, scope: str = "global"):
+    """Prune the ``ratio`` fraction of Linear/Conv weights with the smallest ``|w|`` (biases untouched).
+
+    Returns ``(pruned_copy, PruneReport)``; ``model`` itself is not modified."""
+    saliency = {name: m.weight.detach().abs() for name, m in prunable_layers(model)}
+    return prune_by_saliency(model, ratio, saliency, scope=scope)
+
+
+def curvature_prune(model: nn.Module, ratio: float, h: dict, *, scope: str = "global"):
+    """Optimal-Brain-Damage pruning: remove the weights with the smallest saliency ``h_j w_j² / 2``.
+
+    ``h`` is a non-negative curvature estimate ``{layer name: tensor like weight}`` — typically
+    ``poprisk.curvature.hessian_diag(model, loss_fn, data)`` (the GGN diagonal); clip exact/Hutchinson estimates
+    with :func:`poprisk.curvature.positive` first. With ``h ≡ 1`` this is :func:`magnitude_prune`.
+    Returns ``(pruned_copy, PruneReport)``; ``model`` itself is not modified.
+    """
+    layers = prunable_layers(model)
+    if not isinstance(h, dict):
+        raise TypeError(f"h must be a dict {{layer name: tensor}} as returned by hessian_diag, got {type(h).__name__}")
+    saliency = {}
+    for name, m in layers:
+        if name not in h:
+            raise ValueError(f"h has no curvature for layer {name!r}")
+        hl = torch.as_tensor(h[name]).detach()
+        if tuple(hl.shape) != tuple(m.weight.shape):
+            raise ValueError(f"h[{name!r}] has shape {tuple(hl.shape)}, expected {tuple(m.weight.shape)}")
+        if not torch.isfinite(hl).all():
+            raise ValueError(f"h[{name!r}] contains non-finite values")
+        if (hl < 0).any():
+            raise ValueError(f"h[{name!r}] has negative entries; clip them first (poprisk.curvature.positive)")
+        w = m.weight.detach().to(device=hl.device, dtype=torch.float64)
+        saliency[name] = 0.5 * hl.to(torch.float64) * w.square()
+    return prune_by_saliency(model, ratio, saliency, scope=scope)
