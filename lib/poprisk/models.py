@@ -40,3 +40,50 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class VGGSmall(nn.Module):
+    """The VGG-style CIFAR-10 network of the authors' experiment (paper notes §6, chapter 9).
+
+    Convolution stages ``128-128-M-256-256-M-512-512-M-1024-M`` (3×3 convolutions with padding 1, each followed
+    by a BatchNorm *without* affine parameters and a ReLU; ``M`` is 2×2 max pooling), then a global average
+    pool to 1×1 (on 32×32 inputs the last stage is 2×2) and ``Linear(1024 → n_classes)``. ``width`` scales every
+    channel count (``width=1`` is the paper's net; the tests use a thin one). Inputs are ``(N, C, H, W)`` with
+    ``H, W`` ≥ 16. Weights use Kaiming-normal init for the convolutions, Xavier for the classifier, biases 0.
+    """
+
+    STAGES = (128, 128, "M", 256, 256, "M", 512, 512, "M", 1024, "M")
+
+    def __init__(self, in_channels: int = 3, n_classes: int = 10, width: float = 1.0):
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("n_classes", n_classes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(width, (int, float)) or isinstance(width, bool) or not width > 0:
+            raise ValueError(f"width must be a positive number, got {width!r}")
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for item in self.STAGES:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+                continue
+            out = max(1, round(item * width))
+            layers += [nn.Conv2d(channels, out, kernel_size=3, padding=1),
+                       nn.BatchNorm2d(out, affine=False), nn.ReLU()]
+            channels = out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, n_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        nn.init.xavier_uniform_(self.classifier.weight)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"VGGSmall expects inputs shaped (N, C, H, W), got {tuple(x.shape)}")
+        if x.shape[-1] < 16 or x.shape[-2] < 16:
+            raise ValueError(f"VGGSmall needs images of at least 16×16 pixels (four 2×2 poolings), got {tuple(x.shape[-2:])}")
+        return self.classifier(self.pool(self.features(x)).flatten(1))
