@@ -7,7 +7,12 @@ One module per idea; each module's docstring names the chapter that uses it:
 * :mod:`poprisk.data`      — offline MNIST sample, digits, optional torchvision datasets (chapters 1, 8, 9).
 * :mod:`poprisk.models`    — the 784-256-256-10 MLP of the paper's MNIST experiment (chapters 1, 8, 9).
 * :mod:`poprisk.train`     — training loop and evaluation (chapters 1, 8, 9).
-* :mod:`poprisk.quantize`  — per-layer scalar weight sharing by (Hessian-weighted) K-means (chapters 1, 3, 7, 9).
+* :mod:`poprisk.quantize`  — weight sharing: exact weighted 1-D K-means, HW K-means, DRHW (chapters 1, 3, 7, 9).
+* :mod:`poprisk.infotheory` — MI bounds, Gaussian R(D), reverse water-filling, Blahut–Arimoto (chapters 2–5).
+* :mod:`poprisk.linreg`    — the linear-regression example in closed form and by Monte Carlo (chapter 6).
+* :mod:`poprisk.curvature` — Hessian-diagonal estimators (chapters 7–9).
+* :mod:`poprisk.prune`     — magnitude and curvature (OBD) pruning (chapter 9).
+* :mod:`poprisk.experiments` — sweep runners with on-disk model cache, tidy tables (chapter 9).
 
 Modules are imported lazily so that ``import poprisk`` stays cheap (no torch import until needed).
 """
@@ -16,7 +21,8 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-_MODULES = ("config", "plotting", "data", "models", "train", "quantize")
+_MODULES = ("config", "plotting", "data", "models", "train", "quantize", "infotheory", "linreg", "curvature",
+            "prune", "experiments")
 
 __all__ = ["__version__", *_MODULES]
 

@@ -1,23 +1,57 @@
-"""Per-layer scalar weight sharing (chapters 1, 3, 7 and 9).
+"""Weight sharing: uniform, (Hessian-weighted) K-means, the exact 1-D optimum and DRHW (chapters 1, 3, 7, 9).
 
 A layer's weights ``w_1..w_n`` are replaced by ``K`` shared values (the *codebook* or centres ``c``) and a label
-per weight. Hessian-weighted K-means :cite:`choi2017towards` chooses them to minimise the quadratic model of
-the loss increase (chapter 5)
+per weight. Hessian-weighted (HW) K-means :cite:`choi2017towards` chooses them to minimise the quadratic model
+of the loss increase (chapter 5)
 
-.. math:: \\sum_j h_j (w_j - c_{k(j)})^2,
+.. math:: D(c, \\ell) = \\sum_j (w_j - c_{\\ell_j})^\\top H_j (w_j - c_{\\ell_j}),
 
-with importances ``h_j > 0`` (a Hessian-diagonal estimate); ``h ≡ 1`` is plain K-means. Lloyd's iteration
-alternates the nearest-centre assignment (in 1-D: a ``searchsorted`` against the mid-points of the sorted
-centres) and the weighted-mean update ``c_k = Σ_{C_k} h w / Σ_{C_k} h``.
+with importances ``H_j`` — positive scalars ``h_j`` for scalar weights (a Hessian-diagonal estimate; ``h ≡ 1`` is
+plain K-means) or symmetric positive definite ``m×m`` blocks for vector weights ``w_j ∈ ℝ^m``.
 
-Conventions shared by every quantizer here: it returns ``(centers, labels)`` with ``centers`` ascending
-(float64) and ``labels`` integer indices into it; an empty cluster keeps its previous centre (so no NaN can
-appear) and is reported by an entropy of zero for that label.
+What is here
+------------
+* :func:`hw_kmeans` — Lloyd's iteration: nearest-centre assignment, then the HW-mean update
+  ``c_k = (Σ_{C_k} H_j)^{-1} Σ_{C_k} H_j w_j`` (scalar: ``Σ h w / Σ h``). A local optimum.
+* :func:`weighted_kmeans_1d` — the **exact** global optimum for scalar weights. Because every optimal cluster is
+  a run of consecutive sorted weights (chapter 7 proves it), the optimum is a shortest path through
+  ``K`` layers of prefix costs, ``D_m(i) = min_j D_{m-1}(j) + cost(j, i)`` :cite:`wang2011ckmeans`. The cost
+  matrix is Monge, so each layer's row minima are found by SMAWK in ``O(n)`` :cite:`gronlund2017fast`: total
+  ``O(n log n + K n)`` time (the sort dominates) and ``O(K n)`` memory for the back-pointers (int32).
+  The kernel is compiled with numba when it is installed, else a vectorised NumPy divide-and-conquer
+  (``O(K n log n)``, same result) is used.
+* :func:`drhw_kmeans` — Algorithm 1 of :cite:`bu2021population` (diameter-regularized HW K-means), scalar and
+  vector: Euclidean assignment; the farthest pair of current centres ``(k1, k2)`` is updated jointly by
+  ``(A_1 + βI) c_1 − β c_2 = B_1``, ``−β c_1 + (A_2 + βI) c_2 = B_2`` (``A = Σ_C H``, ``B = Σ_C H w``); every
+  other centre takes its HW mean. ``beta = 0`` is :func:`hw_kmeans`. :func:`drhw_pair_update` (the joint
+  update alone) and :func:`farthest_pair` expose its two building blocks.
+* :func:`brute_force_kmeans` — the optimum by enumeration, for tiny problems (the reference of the tests).
+* :func:`uniform_quantize` — ``K`` evenly spaced levels (cell mid-points of ``[min w, max w]``).
+* :func:`distortion`, :func:`diameter`, :func:`label_entropy_bits`, :func:`entropy_coded_bits` and
+  :func:`quantize_model` (every Linear/Conv weight of a model, per layer, biases untouched), with the
+  quantizers registered by name in :data:`METHODS`.
+
+Conventions shared by every quantizer
+-------------------------------------
+* It returns ``(centers, labels)``: ``centers`` a float64 array (``(K,)`` ascending for scalar weights,
+  ``(K, m)`` for vector weights) and ``labels`` int64 indices into it; ``centers[labels]`` is the quantized
+  weight, so the output uses exactly the codebook values.
+* Shapes: a 1-D ``w`` is scalar weights with ``h`` of shape ``(n,)`` (``None``: all ones); a 2-D ``w`` of shape
+  ``(d, m)`` is the vector case with ``h`` of shape ``(d, m, m)`` (SPD blocks), ``(d, m)`` (diagonal blocks) or
+  ``None`` (identity). :func:`kmeans`, :func:`weighted_kmeans_1d` and :func:`uniform_quantize` are scalar-only
+  and flatten any input.
+* Empty clusters (Lloyd and DRHW): an empty cluster keeps its previous centre, so no NaN can appear; if it is
+  a member of DRHW's farthest pair it is held fixed and its partner solves its half of the joint system,
+  ``(A_2 + βI) c_2 = B_2 + β c_1`` (for ``β = 0`` that is the HW mean, as in :func:`hw_kmeans`).
+* Bad input raises ``ValueError`` naming the argument: mismatched shapes, non-positive or non-finite ``h``,
+  non-finite ``w``, ``k < 1``, ``beta < 0``, a block of ``h`` that is not symmetric positive definite.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +59,21 @@ import torch
 from torch import nn
 
 INITS = ("quantile", "linear", "random")
+BACKENDS = ("auto", "numba", "numpy")
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+def _to_numpy(x, name: str) -> np.ndarray:
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
 
 
 def _as_weights(w, name: str = "w") -> np.ndarray:
-    arr = w.detach().cpu().numpy() if isinstance(w, torch.Tensor) else np.asarray(w)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False).reshape(-1)
+    """Scalar weights: any shape, flattened to 1-D float64; finite and non-empty."""
+    arr = _to_numpy(w, name).reshape(-1)
     if arr.size == 0:
         raise ValueError(f"{name} must contain at least one weight")
     if not np.isfinite(arr).all():
@@ -50,13 +92,75 @@ def _as_importance(h, n: int, name: str = "h") -> np.ndarray:
     return arr
 
 
-def _check_k(k, n: int) -> int:
+def _check_k(k, n: int | None = None) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    if k > n:
+    if n is not None and k > n:
         raise ValueError(f"k={k} is larger than the number of weights ({n})")
     return int(k)
 
+
+def _check_iters(iters) -> int:
+    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 0:
+        raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
+    return int(iters)
+
+
+def _check_beta(beta) -> float:
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
+        raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
+    beta = float(beta)
+    if not math.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
+    return beta
+
+
+def _as_vector_problem(w, h) -> tuple[np.ndarray, np.ndarray]:
+    """Vector case: ``w`` (d, m) and ``h`` (d, m, m) SPD blocks, (d, m) positive diagonals, or None."""
+    W = _to_numpy(w, "w")
+    if W.ndim != 2 or W.shape[0] == 0 or W.shape[1] == 0:
+        raise ValueError(f"w must be a non-empty (d, m) array in the vector case, got shape {W.shape}")
+    if not np.isfinite(W).all():
+        raise ValueError("w contains non-finite values (NaN or inf)")
+    d, m = W.shape
+    if h is None:
+        return W, np.broadcast_to(np.eye(m), (d, m, m)).copy()
+    H = _to_numpy(h, "h")
+    if not np.isfinite(H).all():
+        raise ValueError("h contains non-finite values (NaN or inf)")
+    if H.shape == (d, m):
+        if (H <= 0).any():
+            raise ValueError("h must be strictly positive (diagonal blocks given as a (d, m) array)")
+        out = np.zeros((d, m, m))
+        out[:, np.arange(m), np.arange(m)] = H
+        return W, out
+    if H.shape != (d, m, m):
+        raise ValueError(f"h must have shape (d, m, m) = {(d, m, m)} (or (d, m) for diagonal blocks) to match "
+                         f"w of shape {(d, m)}, got {H.shape}")
+    scale = np.abs(H).max(axis=(1, 2))
+    asym = np.abs(H - H.transpose(0, 2, 1)).max(axis=(1, 2))
+    bad = np.flatnonzero(asym > 1e-10 * np.maximum(scale, 1e-300))
+    if bad.size:
+        raise ValueError(f"h must hold symmetric positive definite blocks; h[{bad[0]}] is not symmetric")
+    H = 0.5 * (H + H.transpose(0, 2, 1))
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        j = int(np.argmin(np.linalg.eigvalsh(H)[:, 0]))
+        raise ValueError(f"h must hold symmetric positive definite blocks; h[{j}] is not positive definite") \
+            from None
+    return W, H
+
+
+def _is_vector(w) -> bool:
+    shape = tuple(w.shape) if isinstance(w, torch.Tensor) else np.shape(w)
+    if len(shape) > 2:
+        raise ValueError(f"w must be 1-D (scalar weights) or 2-D (d, m) (vector weights), got shape {shape}; "
+                         "flatten a layer's weight tensor with .reshape(-1) for scalar weight sharing")
+    return len(shape) == 2
+
+
+# ---------------------------------------------------------------------------------------- scalar building blocks
 
 def _weighted_quantiles(w: np.ndarray, h: np.ndarray, q: np.ndarray) -> np.ndarray:
     order = np.argsort(w, kind="stable")
@@ -66,8 +170,9 @@ def _weighted_quantiles(w: np.ndarray, h: np.ndarray, q: np.ndarray) -> np.ndarr
 
 
 def init_centers(w, k: int, *, h=None, init: str = "quantile", seed: int = 0) -> np.ndarray:
-    """Initial codebook, ascending: ``"quantile"`` (the (i+½)/K weighted quantiles — the authors' choice),
-    ``"linear"`` (evenly spaced over [min w, max w]) or ``"random"`` (K distinct weights drawn with ``seed``)."""
+    """Initial codebook of scalar weights, ascending: ``"quantile"`` (the (i+½)/K weighted quantiles — the
+    authors' choice), ``"linear"`` (evenly spaced over [min w, max w]) or ``"random"`` (K distinct weights drawn
+    with ``seed``; repeated if there are fewer distinct weights)."""
     w = _as_weights(w)
     h = _as_importance(h, w.size)
     k = _check_k(k, w.size)
@@ -84,32 +189,59 @@ def init_centers(w, k: int, *, h=None, init: str = "quantile", seed: int = 0) ->
 
 
 def assign(w, centers) -> np.ndarray:
-    """Index of the nearest centre for each weight (ties go to the lower centre); ``centers`` ascending."""
-    w = _as_weights(w)
+    """Index of the nearest centre (Euclidean) for each weight; ties go to the lower index.
+
+    Scalar: ``centers`` ascending ``(K,)``, ``w`` any shape (flattened). Vector: ``centers`` ``(K, m)`` and ``w``
+    ``(d, m)``.
+    """
     c = np.asarray(centers, dtype=np.float64)
+    if c.ndim == 2:
+        W = _to_numpy(w, "w")
+        if W.ndim != 2 or W.shape[1] != c.shape[1]:
+            raise ValueError(f"w must be (d, {c.shape[1]}) to match centers of shape {c.shape}, got {W.shape}")
+        return _assign_vec(W, c)
+    w = _as_weights(w)
     if c.ndim != 1 or c.size == 0 or (np.diff(c) < 0).any():
-        raise ValueError("centers must be a non-empty ascending 1-D array")
+        raise ValueError("centers must be a non-empty ascending 1-D array (or (K, m) in the vector case)")
     return np.searchsorted(0.5 * (c[1:] + c[:-1]), w, side="left").astype(np.int64)
 
 
-def hw_kmeans(w, h, k: int, *, iters: int = 30, init: str = "quantile", seed: int = 0):
-    """Hessian-weighted K-means of scalar weights by Lloyd's iteration (``h=None`` gives plain K-means).
+def _assign_vec(W: np.ndarray, C: np.ndarray) -> np.ndarray:
+    d, k = W.shape[0], C.shape[0]
+    out = np.empty(d, np.int64)
+    step = max(1, 2_000_000 // max(1, k * W.shape[1]))
+    for s in range(0, d, step):
+        diff = W[s:s + step, None, :] - C[None, :, :]
+        out[s:s + step] = np.argmin(np.einsum("dkm,dkm->dk", diff, diff), axis=1)
+    return out
 
-    Runs ``iters`` Lloyd steps at most (stopping early at a fixed point) from :func:`init_centers`.
-    Returns ``(centers, labels)``; a local optimum only — chapter 7 compares it with the exact optimum.
-    """
-    w = _as_weights(w)
-    h = _as_importance(h, w.size)
-    k = _check_k(k, w.size)
-    if not isinstance(iters, (int, np.integer)) or iters < 0:
-        raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
-    centers = init_centers(w, k, h=h, init=init, seed=seed)
+
+# --------------------------------------------------------------------------------- Lloyd and DRHW (Algorithm 1)
+
+def _pair_solve_scalar(a1, b1, c1, a2, b2, c2, beta):
+    """Joint update (37) of the farthest pair, with the empty-cluster rule of the module docstring."""
+    if a1 > 0 and a2 > 0:
+        det = a1 * a2 + beta * (a1 + a2)
+        return ((a2 + beta) * b1 + beta * b2) / det, (beta * b1 + (a1 + beta) * b2) / det
+    if a1 > 0:
+        return (b1 + beta * c2) / (a1 + beta), c2
+    if a2 > 0:
+        return c1, (b2 + beta * c1) / (a2 + beta)
+    return c1, c2
+
+
+def _lloyd_scalar(w, h, centers, iters, beta):
+    k = centers.size
     for _ in range(iters):
         labels = assign(w, centers)
         mass = np.bincount(labels, weights=h, minlength=k)
         moment = np.bincount(labels, weights=h * w, minlength=k)
         # An empty cluster keeps its centre: it may be re-populated later and never produces NaN.
         new = np.where(mass > 0, moment / np.where(mass > 0, mass, 1.0), centers)
+        if beta > 0 and k > 1:
+            # centres are ascending, so the farthest pair is (first, last)
+            new[0], new[-1] = _pair_solve_scalar(mass[0], moment[0], centers[0], mass[-1], moment[-1],
+                                                 centers[-1], beta)
         new.sort()
         if np.array_equal(new, centers):
             break
@@ -117,20 +249,463 @@ def hw_kmeans(w, h, k: int, *, iters: int = 30, init: str = "quantile", seed: in
     return centers, assign(w, centers)
 
 
-def kmeans(w, k: int, *, iters: int = 30, init: str = "quantile", seed: int = 0):
-    """Plain (unweighted) scalar K-means: :func:`hw_kmeans` with ``h ≡ 1``."""
-    return hw_kmeans(w, None, k, iters=iters, init=init, seed=seed)
+def _farthest_pair(C: np.ndarray) -> tuple[int, int]:
+    diff = C[:, None, :] - C[None, :, :]
+    dist = np.einsum("abm,abm->ab", diff, diff)
+    dist[np.tril_indices(C.shape[0])] = -1.0
+    i, j = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(i), int(j)
 
 
-def distortion(w, h, centers, labels) -> float:
-    """Hessian-weighted distortion ``Σ_j h_j (w_j − c_{labels_j})²`` (``h=None``: squared error)."""
+def _pair_solve_vector(A1, B1, c1, A2, B2, c2, beta):
+    """Joint update (37) in ℝ^m: ``[[A1+βI, −βI], [−βI, A2+βI]] [c1; c2] = [B1; B2]`` (SPD for β ≥ 0).
+    ``A = None`` marks an empty cluster, whose centre is held fixed (module docstring)."""
+    m = c1.size
+    eye = np.eye(m)
+    if A1 is not None and A2 is not None:
+        system = np.block([[A1 + beta * eye, -beta * eye], [-beta * eye, A2 + beta * eye]])
+        sol = np.linalg.solve(system, np.concatenate([B1, B2]))
+        return sol[:m], sol[m:]
+    if A1 is not None:
+        return np.linalg.solve(A1 + beta * eye, B1 + beta * c2), c2
+    if A2 is not None:
+        return c1, np.linalg.solve(A2 + beta * eye, B2 + beta * c1)
+    return c1, c2
+
+
+def drhw_pair_update(A1, B1, A2, B2, beta: float):
+    """The joint update (37) of Algorithm 1 for one pair of non-empty clusters: returns ``(c1, c2)``.
+
+    Scalar: ``A = Σ_C h`` and ``B = Σ_C h w`` are numbers and the closed form
+    ``c1 = ((a2+β) b1 + β b2) / det``, ``c2 = (β b1 + (a1+β) b2) / det``, ``det = a1 a2 + β (a1 + a2)`` is used.
+    Vector: ``A = Σ_C H`` (m×m SPD) and ``B = Σ_C H w`` (m,), and the ``2m × 2m`` system
+    ``[[A1+βI, −βI], [−βI, A2+βI]] [c1; c2] = [B1; B2]`` is solved. It is the exact minimiser of the two
+    clusters' HW distortion plus ``β |c1 − c2|²`` (chapter 7).
+    """
+    beta = _check_beta(beta)
+    if np.ndim(A1) == 0:
+        a1, a2, b1, b2 = (float(x) for x in (A1, A2, B1, B2))
+        if not (a1 > 0 and a2 > 0) or not all(map(math.isfinite, (a1, a2, b1, b2))):
+            raise ValueError("A1 and A2 must be positive cluster masses (and B1, B2 finite)")
+        return _pair_solve_scalar(a1, b1, 0.0, a2, b2, 0.0, beta)
+    A1, A2 = np.asarray(A1, dtype=np.float64), np.asarray(A2, dtype=np.float64)
+    B1, B2 = np.asarray(B1, dtype=np.float64), np.asarray(B2, dtype=np.float64)
+    m = B1.shape[0] if B1.ndim == 1 else -1
+    if m < 1 or A1.shape != (m, m) or A2.shape != (m, m) or B2.shape != (m,):
+        raise ValueError(f"A1, A2 must be (m, m) and B1, B2 (m,) arrays, got {A1.shape}, {A2.shape}, "
+                         f"{B1.shape}, {B2.shape}")
+    for name, A in (("A1", A1), ("A2", A2)):
+        if not np.isfinite(A).all() or not np.allclose(A, A.T) or np.linalg.eigvalsh(A)[0] <= 0:
+            raise ValueError(f"{name} must be symmetric positive definite")
+    return _pair_solve_vector(A1, B1, np.zeros(m), A2, B2, np.zeros(m), beta)
+
+
+def farthest_pair(centers) -> tuple[int, int]:
+    """Indices ``(k1, k2)``, ``k1 < k2``, of the two centres farthest apart (Euclidean; first pair on ties)."""
+    c = np.asarray(centers, dtype=np.float64)
+    if c.ndim == 1:
+        c = c[:, None]
+    if c.ndim != 2 or c.shape[0] < 2:
+        raise ValueError(f"centers must be (K,) or (K, m) with K >= 2, got shape {np.shape(centers)}")
+    return _farthest_pair(c)
+
+
+def _lloyd_vector(W, H, C, iters, beta):
+    d, m = W.shape
+    k = C.shape[0]
+    HW = np.einsum("dij,dj->di", H, W)
+    Hf = H.reshape(d, m * m)
+    for _ in range(iters):
+        labels = _assign_vec(W, C)
+        A = np.stack([np.bincount(labels, weights=Hf[:, e], minlength=k) for e in range(m * m)], 1)
+        A = A.reshape(k, m, m)
+        B = np.stack([np.bincount(labels, weights=HW[:, e], minlength=k) for e in range(m)], 1)
+        full = np.bincount(labels, minlength=k) > 0
+        new = C.copy()
+        if full.any():
+            new[full] = np.linalg.solve(A[full], B[full][..., None])[..., 0]
+        if beta > 0 and k > 1:
+            k1, k2 = _farthest_pair(C)
+            new[k1], new[k2] = _pair_solve_vector(A[k1] if full[k1] else None, B[k1], C[k1],
+                                                  A[k2] if full[k2] else None, B[k2], C[k2], beta)
+        if np.array_equal(new, C):
+            break
+        C = new
+    return C, _assign_vec(W, C)
+
+
+def _init_vector(W, H, k, init, seed):
+    d, m = W.shape
+    if init == "random":
+        uniq = np.unique(W, axis=0)
+        rng = np.random.default_rng(seed)
+        pick = uniq[rng.choice(uniq.shape[0], size=min(k, uniq.shape[0]), replace=False)]
+        return np.concatenate([pick, np.repeat(pick[:1], k - pick.shape[0], axis=0)])
+    if init not in ("quantile", "linear"):
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    # project on the principal axis of the (trace-)weighted cloud, then place centres along it
+    weight = np.trace(H, axis1=1, axis2=2)
+    mean = weight @ W / weight.sum()
+    X = W - mean
+    cov = (X * weight[:, None]).T @ X
+    axis = np.linalg.eigh(cov)[1][:, -1]
+    axis = axis * (1.0 if axis[np.argmax(np.abs(axis))] > 0 else -1.0)
+    t = X @ axis
+    if init == "linear":
+        return mean + np.linspace(t.min(), t.max(), k)[:, None] * axis
+    q = _weighted_quantiles(t, weight, (np.arange(k) + 0.5) / k)
+    order = np.argsort(t, kind="stable")
+    idx = np.clip(np.searchsorted(t[order], q), 0, d - 1)
+    return W[order[idx]].copy()
+
+
+def _run(w, h, k, beta, iters, init, seed):
+    iters = _check_iters(iters)
+    if _is_vector(w):
+        W, H = _as_vector_problem(w, h)
+        k = _check_k(k, W.shape[0])
+        return _lloyd_vector(W, H, _init_vector(W, H, k, init, seed), iters, beta)
     w = _as_weights(w)
     h = _as_importance(h, w.size)
+    k = _check_k(k, w.size)
+    return _lloyd_scalar(w, h, init_centers(w, k, h=h, init=init, seed=seed), iters, beta)
+
+
+def hw_kmeans(w, h, k: int, *, iters: int = 30, init: str = "quantile", seed: int = 0):
+    """Hessian-weighted K-means by Lloyd's iteration, scalar or vector (``h=None`` gives plain K-means).
+
+    Each of at most ``iters`` steps assigns every weight to the nearest centre (Euclidean — for scalar weights
+    the same as the HW-nearest) and moves every non-empty centre to the HW mean of its cluster; it stops early at
+    a fixed point. Scalar centres start from :func:`init_centers` and are kept ascending. Vector centres start
+    from weighted quantiles along the principal axis (``"quantile"``), evenly spaced points on it
+    (``"linear"``) or K distinct weights drawn with ``seed`` (``"random"``). A local optimum only — for scalar
+    weights :func:`weighted_kmeans_1d` gives the global one. Returns ``(centers, labels)``.
+    """
+    return _run(w, h, k, 0.0, iters, init, seed)
+
+
+def drhw_kmeans(w, h, k: int, beta: float, *, iters: int = 30, init: str = "quantile", seed: int = 0):
+    """Diameter-regularized HW K-means: Algorithm 1 of :cite:`bu2021population`, scalar or vector.
+
+    Each of at most ``iters`` steps: (36) assign every weight to the nearest centre in Euclidean distance;
+    find the farthest pair ``(k1, k2)`` of the current centres (in 1-D the smallest and the largest); (37)
+    update that pair jointly, ``c_1 = (A_1 + βI)^{-1}(B_1 + β c_2)`` and ``c_2 = (A_2 + βI)^{-1}(B_2 + β c_1)``
+    solved as one ``2m × 2m`` system (``A = Σ_C H``, ``B = Σ_C H w``); (38) every other centre takes its HW
+    mean. Stops early at a fixed point. Same initialisation as :func:`hw_kmeans`, and ``beta = 0`` returns
+    exactly what :func:`hw_kmeans` returns. Empty clusters: see the module docstring. Returns
+    ``(centers, labels)`` (scalar centres ascending).
+
+    For fixed labels and a fixed pair, (37) is the exact minimiser of the HW distortion plus
+    ``β |c_k1 − c_k2|²``, so that pair's distance shrinks as ``β`` grows. The whole iteration is a heuristic,
+    though: in the vector case with ``K ≥ 3`` the farthest pair can alternate between iterations, and the run
+    then ends after ``iters`` steps without a fixed point (chapter 7 shows it).
+    """
+    return _run(w, h, k, _check_beta(beta), iters, init, seed)
+
+
+def kmeans(w, k: int, *, iters: int = 30, init: str = "quantile", seed: int = 0):
+    """Plain (unweighted) scalar K-means of the flattened ``w``: :func:`hw_kmeans` with ``h ≡ 1``."""
+    return hw_kmeans(_as_weights(w), None, k, iters=iters, init=init, seed=seed)
+
+
+def uniform_quantize(w, k: int):
+    """``K`` evenly spaced levels: the cell mid-points ``min w + (i + ½)(max w − min w)/K`` of ``[min w, max w]``,
+    each weight sent to the nearest level. Scalar only (``w`` is flattened). Returns ``(centers, labels)``."""
+    w = _as_weights(w)
+    k = _check_k(k)
+    lo, hi = float(w.min()), float(w.max())
+    centers = lo + (np.arange(k) + 0.5) * ((hi - lo) / k)
+    return centers, assign(w, centers)
+
+
+# ------------------------------------------------------------------------------------------ exact 1-D optimum
+
+try:  # numba compiles the O(K n) SMAWK kernel; without it the NumPy divide-and-conquer below is used
+    import numba as _numba
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    _numba = None
+
+if _numba is not None:
+    _njit = _numba.njit(cache=True, nogil=True)
+
+    # A[t] = (Σh, Σhx, E(t)) over the first t sorted points, with E(t) = D_{m-1}(t) − Σhx² (one row per
+    # prefix: one value touches at most two cache lines). The layer's value of "cluster j..i-1 after m-1
+    # clusters on the first j points", minus the row constant Σ_{<i} hx², is E(j) − (ΔΣhx)²/ΔΣh.
+
+    @_numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_value(i, j, A):
+        if j >= i:  # empty cluster
+            return np.inf
+        s = A[i, 1] - A[j, 1]
+        return A[j, 2] - s * s / (A[i, 0] - A[j, 0])
+
+    @_numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_less(i, j, bound, A):
+        # _nb_value(i, j, A) < bound without a division (the mass difference is positive)
+        if j >= i:
+            return False
+        w = A[i, 0] - A[j, 0]
+        s = A[i, 1] - A[j, 1]
+        return A[j, 2] * w - s * s < bound * w
+
+    @_njit
+    def _nb_smawk(r0, nrows, c0, ncols, A, res, resv, colbuf, sv, offs, lens):
+        # Row minima of the totally monotone matrix _nb_value(r0 + t, c0 + s): res[t] = argmin column,
+        # resv[t] = the minimum. Iterative SMAWK: level L holds rows r0 + 2^L - 1 + t 2^L; REDUCE walks down
+        # the levels, INTERPOLATE walks back up (each row is interpolated at exactly one level).
+        level = 0
+        off = 0
+        while (nrows >> level) > 0:
+            nr = nrows >> level
+            step = 1 << level
+            first = r0 + step - 1
+            n_in = ncols if level == 0 else lens[level - 1]
+            if n_in <= 32 * nr:
+                # REDUCE only has to bring the columns down to O(rows); skipping it while there are at most 32
+                # columns per row keeps the layer O(n) and is faster in practice (its pops are branchy)
+                if level == 0:
+                    for q in range(n_in):
+                        colbuf[off + q] = c0 + q
+                    offs[0] = off
+                    off += n_in
+                else:
+                    offs[level] = offs[level - 1]
+                lens[level] = n_in
+                level += 1
+                continue
+            top = 0
+            for q in range(n_in):
+                col = c0 + q if level == 0 else colbuf[offs[level - 1] + q]
+                while top > 0:
+                    if _nb_less(first + (top - 1) * step, col, sv[top - 1], A):
+                        top -= 1
+                    else:
+                        break
+                if top < nr:
+                    colbuf[off + top] = col
+                    sv[top] = _nb_value(first + top * step, col, A)
+                    top += 1
+            offs[level] = off
+            lens[level] = top
+            off += top
+            level += 1
+        for lev in range(level - 1, -1, -1):
+            nr = nrows >> lev
+            step = 1 << lev
+            first = r0 + step - 1
+            base = offs[lev]
+            ncol = lens[lev]
+            ci = 0
+            for t in range(0, nr, 2):
+                row = first + t * step
+                if t + 1 < nr:
+                    cend = res[first + (t + 1) * step - r0]
+                else:
+                    cend = colbuf[base + ncol - 1]
+                best = colbuf[base + ci]
+                bv = _nb_value(row, best, A)
+                while ci < ncol - 1 and colbuf[base + ci] < cend:
+                    ci += 1
+                    if _nb_less(row, colbuf[base + ci], bv, A):
+                        best = colbuf[base + ci]
+                        bv = _nb_value(row, best, A)
+                res[row - r0] = best
+                resv[row - r0] = bv
+
+    @_njit
+    def _nb_dp(A, S2, k, back):
+        # A[:, 2] holds S2 on entry; E_1(i) = D_1(i) − S2(i) = −S1(i)²/W(i)
+        u = A.shape[0] - 1
+        A[0, 2] = 0.0
+        for i in range(1, u + 1):
+            A[i, 2] = -A[i, 1] * A[i, 1] / A[i, 0]
+        res = np.empty(u + 1, np.int64)
+        resv = np.empty(u + 1)
+        colbuf = np.empty(2 * (u + 2), np.int64)
+        sv = np.empty(u + 2)
+        offs = np.empty(64, np.int64)
+        lens = np.empty(64, np.int64)
+        for m in range(2, k + 1):
+            r0 = m
+            r1 = u - (k - m)
+            c0 = m - 1
+            _nb_smawk(r0, r1 - r0 + 1, c0, r1 - c0, A, res, resv, colbuf, sv, offs, lens)
+            for t in range(r1 - r0 + 1):
+                back[m - 1, r0 + t] = res[t]
+                A[r0 + t, 2] = resv[t]
+        return A[u, 2] + S2[u]
+
+
+def _cost(j, i, Wc, S1, S2):
+    s = S1[i] - S1[j]
+    return np.maximum((S2[i] - S2[j]) - s * s / (Wc[i] - Wc[j]), 0.0)
+
+
+def _dp_numpy(Wc, S1, S2, k, back):
+    """The same dynamic program with vectorised divide-and-conquer row minima (``O(K n log n)``)."""
+    u = Wc.size - 1
+    idx = np.arange(1, u + 1)
+    D = np.zeros(u + 1)
+    D[1:] = _cost(np.zeros_like(idx), idx, Wc, S1, S2)
+    for m in range(2, k + 1):
+        r1 = u - (k - m)
+        Dn = np.full(u + 1, np.inf)
+        rlo, rhi = np.array([m]), np.array([r1])
+        clo, chi = np.array([m - 1]), np.array([r1 - 1])
+        while rlo.size:
+            mid = (rlo + rhi) // 2
+            jhi = np.minimum(chi, mid - 1)
+            lens = jhi - clo + 1
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            seg = np.repeat(np.arange(rlo.size), lens)
+            j = clo[seg] + (np.arange(seg.size) - starts[seg])
+            vals = D[j] + _cost(j, mid[seg], Wc, S1, S2)
+            best = np.minimum.reduceat(vals, starts)
+            hit = np.flatnonzero(vals == best[seg])
+            first = hit[np.unique(seg[hit], return_index=True)[1]]
+            opt = j[first]
+            back[m - 1, mid] = opt
+            Dn[mid] = best
+            left, right = rlo <= mid - 1, mid + 1 <= rhi
+            rlo, rhi, clo, chi = (np.concatenate([rlo[left], mid[right] + 1]),
+                                  np.concatenate([mid[left] - 1, rhi[right]]),
+                                  np.concatenate([clo[left], opt[right]]),
+                                  np.concatenate([opt[left], chi[right]]))
+        D = Dn
+    return D[u]
+
+
+def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
+    """The exact global minimiser of ``Σ_j h_j (w_j − c_{label_j})²`` over ``K`` centres (scalar weights).
+
+    Dynamic programming over the sorted distinct weights (optimal clusters are contiguous runs; chapter 7
+    proves it), each layer's row minima by SMAWK. ``w`` is flattened; ``h=None`` means all ones.
+
+    Rules: equal weights are merged first (their importances added), so equal weights always share a label
+    and labels are non-decreasing in ``w``. Weights that are exactly zero (e.g. pruned ones) are ordinary
+    values: they share one label, whose centre is in general not exactly 0 — quantize only the survivors to
+    keep pruned weights at zero. If ``k`` is at least the number ``u`` of distinct weights the optimum is
+    lossless and ``u`` centres (the distinct weights) are returned, i.e. fewer than ``k``. Otherwise exactly
+    ``k`` distinct centres, each the HW mean of its (non-empty) cluster.
+
+    ``backend``: ``"numba"`` (SMAWK, ``O(K n)`` after the sort), ``"numpy"`` (divide-and-conquer,
+    ``O(K n log n)``) or ``"auto"`` (numba when installed). Memory ``O(K n)`` (int32 back-pointers).
+    Returns ``(centers, labels)``, centres ascending.
+    """
+    w = _as_weights(w)
+    h = _as_importance(h, w.size)
+    k = _check_k(k)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    x, inverse = np.unique(w, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    a = np.bincount(inverse, weights=h, minlength=x.size)
+    u = x.size
+    if k >= u:
+        return x.copy(), inverse.astype(np.int64)
+    # prefix sums of the centred values (centring keeps the cancellation in S2 − S1²/W small)
+    shift = float(a @ x / a.sum())
+    xc = x - shift
+    Wc = np.concatenate([[0.0], np.cumsum(a)])
+    S1 = np.concatenate([[0.0], np.cumsum(a * xc)])
+    S2 = np.concatenate([[0.0], np.cumsum(a * xc * xc)])
+    back = np.zeros((k, u + 1), np.int32 if u < 2**31 - 1 else np.int64)
+    if backend == "numba" and _numba is None:
+        raise ValueError("backend='numba' was asked for but numba is not installed")
+    if backend != "numpy" and _numba is not None:
+        _nb_dp(np.stack([Wc, S1, S2], axis=1), S2, k, back)
+    else:
+        _dp_numpy(Wc, S1, S2, k, back)
+    # walk the back-pointers: cluster m-1 is the run [start, end) of sorted distinct values
+    bounds = np.empty(k + 1, np.int64)
+    bounds[k] = u
+    end = u
+    for m in range(k, 0, -1):
+        end = int(back[m - 1, end]) if m > 1 else 0
+        bounds[m - 1] = end
+    starts = bounds[:-1]
+    centers = np.add.reduceat(a * x, starts) / np.add.reduceat(a, starts)
+    run_label = np.repeat(np.arange(k), np.diff(bounds))
+    return centers, run_label[inverse].astype(np.int64)
+
+
+def brute_force_kmeans(w, h, k: int, *, contiguous: bool = True):
+    """Reference optimum by enumeration, for tiny problems (tests and chapter 7).
+
+    ``contiguous=True`` tries every split of the sorted weights into ``k`` non-empty runs (``C(n−1, k−1)``
+    partitions); ``contiguous=False`` tries every labelling in ``{0..k−1}^n`` (no contiguity assumed), so it
+    checks the theorem that the contiguous optimum is the optimum. Returns the optimal distortion (float).
+    """
+    w = _as_weights(w)
+    h = _as_importance(h, w.size)
+    k = _check_k(k, w.size)
+    n = w.size
+    total = math.comb(n - 1, k - 1) if contiguous else k ** n
+    if total > 2_000_000:
+        raise ValueError(f"w is too large to enumerate ({total} partitions); use weighted_kmeans_1d")
+    order = np.argsort(w, kind="stable")
+    ws, hs = w[order], h[order]
+    if contiguous:
+        best = math.inf
+        for cuts in itertools.combinations(range(1, n), k - 1):
+            b = (0, *cuts, n)
+            val = 0.0
+            for s, e in zip(b[:-1], b[1:]):
+                c = hs[s:e] @ ws[s:e] / hs[s:e].sum()
+                val += float(hs[s:e] @ (ws[s:e] - c) ** 2)
+            best = min(best, val)
+        return best
+    labels = np.array(list(itertools.product(range(k), repeat=n)), dtype=np.int64)  # (k^n, n)
+    onehot = labels[:, :, None] == np.arange(k)  # (P, n, k)
+    a = np.einsum("pnk,n->pk", onehot, hs)
+    b = np.einsum("pnk,n->pk", onehot, hs * ws)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        explained = np.where(a > 0, b * b / np.where(a > 0, a, 1.0), 0.0).sum(1)
+    return float(max(hs @ ws**2 - explained.max(), 0.0))
+
+
+# ------------------------------------------------------------------------------------------------- measures
+
+def distortion(w, h, centers, labels) -> float:
+    """HW distortion ``Σ_j (w_j − c_{labels_j})ᵀ H_j (w_j − c_{labels_j})``.
+
+    Scalar (``centers`` 1-D): ``w`` flattened, ``h`` (n,) or ``None`` (squared error). Vector (``centers``
+    ``(K, m)``): ``w`` ``(d, m)``, ``h`` ``(d, m, m)``, ``(d, m)`` or ``None`` (identity blocks).
+    """
     c = np.asarray(centers, dtype=np.float64)
-    lab = np.asarray(labels)
-    if lab.shape != w.shape or lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= c.shape[0]:
-        raise ValueError("labels must be integer indices into centers, one per weight")
+    if c.ndim == 2:
+        W, H = _as_vector_problem(w, h)
+        if c.shape[1] != W.shape[1]:
+            raise ValueError(f"centers must be (K, {W.shape[1]}) to match w, got {c.shape}")
+        lab = _check_labels(labels, W.shape[0], c.shape[0])
+        r = W - c[lab]
+        return float(np.einsum("di,dij,dj->", r, H, r))
+    if c.ndim != 1:
+        raise ValueError(f"centers must be (K,) or (K, m), got shape {c.shape}")
+    w = _as_weights(w)
+    h = _as_importance(h, w.size)
+    lab = _check_labels(labels, w.size, c.shape[0])
     return float(np.sum(h * (w - c[lab]) ** 2))
+
+
+def _check_labels(labels, n: int, k: int) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.shape != (n,) or lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= k:
+        raise ValueError("labels must be integer indices into centers, one per weight")
+    return lab
+
+
+def diameter(centers) -> float:
+    """Largest Euclidean distance between two centres (``max c − min c`` for scalar centres)."""
+    c = np.asarray(centers, dtype=np.float64)
+    if c.ndim == 1:
+        c = c[:, None]
+    if c.ndim != 2 or c.shape[0] == 0:
+        raise ValueError(f"centers must be (K,) or (K, m) with K >= 1, got shape {np.shape(centers)}")
+    if c.shape[0] == 1:
+        return 0.0
+    i, j = _farthest_pair(c)
+    return float(np.linalg.norm(c[i] - c[j]))
 
 
 def label_entropy_bits(labels, k: int) -> float:
@@ -146,6 +721,8 @@ def entropy_coded_bits(labels, k: int, *, codebook_bits: int = 32) -> float:
     lab = np.asarray(labels).reshape(-1)
     return lab.size * label_entropy_bits(lab, k) + codebook_bits * k
 
+
+# ----------------------------------------------------------------------------------------------- models
 
 @dataclass(frozen=True)
 class LayerReport:
@@ -171,10 +748,27 @@ class QuantizationReport:
         return coded / (32.0 * sum(layer.n_weights for layer in self.layers))
 
 
-#: Quantizers by name: each maps ``(w, h, k, **kw)`` to ``(centers, labels)``.
+def _no_lloyd(fn):
+    # the non-iterative quantizers accept (and ignore) the Lloyd keywords, so a sweep can pass them to every method
+    def call(w, h, k, *, iters=None, init=None, seed=None):
+        return fn(w, h, k)
+    return call
+
+
+def _drhw(w, h, k, *, beta=None, **kw):
+    if beta is None:
+        raise ValueError("method 'drhw' needs beta=... (the diameter penalty)")
+    return drhw_kmeans(w, h, k, beta, **kw)
+
+
+#: Scalar quantizers by name: each maps ``(w, h, k, **kw)`` to ``(centers, labels)``. ``"uniform"`` and
+#: ``"kmeans"`` ignore ``h``; ``"drhw"`` needs ``beta``; ``"hw_exact"`` is :func:`weighted_kmeans_1d`.
 METHODS = {
+    "uniform": _no_lloyd(lambda w, h, k: uniform_quantize(w, k)),
     "kmeans": lambda w, h, k, **kw: kmeans(w, k, **kw),
-    "hw_kmeans": hw_kmeans,
+    "hw_kmeans": lambda w, h, k, **kw: hw_kmeans(_as_weights(w), h, k, **kw),
+    "hw_exact": _no_lloyd(weighted_kmeans_1d),
+    "drhw": lambda w, h, k, **kw: _drhw(_as_weights(w), h, k, **kw),
 }
 
 _QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -185,7 +779,7 @@ def quantize_model(model: nn.Module, method: str = "kmeans", k: int = 4, h: dict
 
     Parameters
     ----------
-    method : a key of :data:`METHODS` (``"kmeans"``, ``"hw_kmeans"``, …).
+    method : a key of :data:`METHODS` (``"uniform"``, ``"kmeans"``, ``"hw_kmeans"``, ``"hw_exact"``, ``"drhw"``).
     k : codebook size per layer (``2**bits``).
     h : importances per layer, ``{module_name: tensor shaped like its weight}``; ``None`` means all ones.
     kw : passed to the quantizer (``iters``, ``init``, ``seed``, ``beta`` …).
@@ -206,7 +800,7 @@ def quantize_model(model: nn.Module, method: str = "kmeans", k: int = 4, h: dict
     reports = []
     for name, m in layers:
         w = m.weight.detach().cpu().double().numpy().reshape(-1)
-        hl = None if h is None else h[name]
+        hl = None if h is None else _as_importance(h[name], w.size, name=f"h[{name!r}]")
         centers, labels = METHODS[method](w, hl, k, **kw)
         target = modules[name].weight
         with torch.no_grad():

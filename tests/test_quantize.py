@@ -1,0 +1,375 @@
+"""Tests of poprisk.quantize: exact 1-D DP, Lloyd/HW K-means, DRHW (Algorithm 1), uniform, quantize_model."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+from torch import nn
+
+from poprisk import quantize as q
+
+FAST = settings(max_examples=40, deadline=None)
+
+# weights drawn from a coarse grid often repeat (duplicates), from a fine one rarely
+values = st.one_of(st.integers(-6, 6).map(lambda v: v / 2.0), st.floats(-5, 5, allow_nan=False, width=32))
+importances = st.floats(0.05, 20.0, allow_nan=False)
+
+
+@st.composite
+def weighted_problem(draw, n_min=1, n_max=12):
+    n = draw(st.integers(n_min, n_max))
+    w = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.float64)
+    h = np.array(draw(st.lists(importances, min_size=n, max_size=n)), dtype=np.float64)
+    k = draw(st.integers(1, n))
+    return w, h, k
+
+
+def _obj(w, h, centers, labels):
+    return q.distortion(w, h, centers, labels)
+
+
+def _close(a, b, rel=1e-9):
+    return abs(a - b) <= rel * max(abs(a), abs(b)) + 1e-12
+
+
+def _random_spd(rng, d, m):
+    L = rng.normal(size=(d, m, m))
+    return L @ L.transpose(0, 2, 1) + 0.1 * np.eye(m)
+
+
+# ------------------------------------------------------------------------------------------- exact 1-D DP
+
+@FAST
+@given(weighted_problem())
+def test_dp_equals_brute_force_over_contiguous_partitions(problem):
+    w, h, k = problem
+    centers, labels = q.weighted_kmeans_1d(w, h, k)
+    u = np.unique(w).size
+    best = 0.0 if k >= u else q.brute_force_kmeans(w, h, k, contiguous=True)
+    assert _close(_obj(w, h, centers, labels), best)
+
+
+@FAST
+@given(weighted_problem(n_max=7))
+def test_dp_equals_brute_force_over_all_labellings(problem):
+    # no contiguity assumed by the enumeration: this checks the theorem that makes the DP exact
+    w, h, k = problem
+    centers, labels = q.weighted_kmeans_1d(w, h, k)
+    assert _close(_obj(w, h, centers, labels), q.brute_force_kmeans(w, h, k, contiguous=False))
+
+
+@FAST
+@given(weighted_problem(n_max=60))
+def test_dp_labels_monotone_and_centres_are_hw_means(problem):
+    w, h, k = problem
+    centers, labels = q.weighted_kmeans_1d(w, h, k)
+    order = np.argsort(w, kind="stable")
+    assert np.all(np.diff(labels[order]) >= 0)  # non-decreasing in w
+    assert np.all(np.diff(centers) > 0)  # distinct and ascending
+    for value in np.unique(w):  # equal weights share a label
+        assert np.unique(labels[w == value]).size == 1
+    for j, c in enumerate(centers):
+        sel = labels == j
+        assert sel.any()
+        assert np.isclose(c, h[sel] @ w[sel] / h[sel].sum(), rtol=1e-12, atol=1e-12)
+    assert centers.size == min(k, np.unique(w).size)
+
+
+@FAST
+@given(weighted_problem(n_max=200), st.sampled_from(["quantile", "linear", "random"]))
+def test_dp_never_worse_than_lloyd(problem, init):
+    w, h, k = problem
+    exact = _obj(w, h, *q.weighted_kmeans_1d(w, h, k))
+    lloyd = _obj(w, h, *q.hw_kmeans(w, h, k, init=init))
+    assert exact <= lloyd * (1 + 1e-9) + 1e-12
+
+
+@pytest.mark.parametrize("n,k", [(50, 3), (2000, 17), (5000, 60), (3000, 1)])
+def test_dp_backends_agree(n, k):
+    rng = np.random.default_rng(n + k)
+    w = np.round(rng.standard_t(3, size=n), 3)
+    h = rng.gamma(0.7, size=n) + 1e-3
+    c1, l1 = q.weighted_kmeans_1d(w, h, k, backend="numba")
+    c2, l2 = q.weighted_kmeans_1d(w, h, k, backend="numpy")
+    assert _close(_obj(w, h, c1, l1), _obj(w, h, c2, l2), 1e-12)
+
+
+@pytest.mark.parametrize("n,k", [(3000, 4), (20000, 32), (4000, 256)])
+def test_dp_matches_ckwrap(n, k):
+    ckwrap = pytest.importorskip("ckwrap")
+    rng = np.random.default_rng(k)
+    w = rng.standard_t(4, size=n)
+    h = rng.gamma(1.0, size=n) + 1e-6
+    ours = _obj(w, h, *q.weighted_kmeans_1d(w, h, k))
+    lab = np.asarray(ckwrap.ckmeans(w, k, weights=h).labels, dtype=np.int64)
+    cen = np.bincount(lab, weights=h * w, minlength=k) / np.bincount(lab, weights=h, minlength=k)
+    theirs = _obj(w, h, cen, lab)
+    assert ours <= theirs * (1 + 1e-9)
+    assert _close(ours, theirs, 1e-9)
+
+
+def test_dp_small_and_degenerate_inputs():
+    assert q.weighted_kmeans_1d([3.0], None, 1)[0].tolist() == [3.0]
+    c, lab = q.weighted_kmeans_1d([3.0, 3.0, 1.0], None, 5)  # k beyond the distinct values: lossless
+    assert c.tolist() == [1.0, 3.0] and lab.tolist() == [1, 1, 0]
+    c, lab = q.weighted_kmeans_1d(np.zeros(7), None, 3)
+    assert c.tolist() == [0.0] and lab.tolist() == [0] * 7
+    # pruned zeros are ordinary values: one label for all of them
+    w = np.array([0, 0, 0, 0, 0.9, 1.0, 1.1, -2.0])
+    c, lab = q.weighted_kmeans_1d(w, None, 2)
+    assert np.unique(lab[w == 0]).size == 1 and _close(_obj(w, None, c, lab), q.brute_force_kmeans(w, None, 2))
+    for n in range(1, 6):
+        w = np.linspace(-1, 1, n) ** 3
+        for k in range(1, n + 1):
+            c, lab = q.weighted_kmeans_1d(w, None, k)
+            assert _close(_obj(w, None, c, lab), q.brute_force_kmeans(w, None, k))
+
+
+def test_dp_accepts_torch_and_any_shape():
+    w = torch.randn(8, 5, generator=torch.Generator().manual_seed(0))
+    c, lab = q.weighted_kmeans_1d(w, torch.ones(8, 5), 3)
+    assert lab.shape == (40,) and c.shape == (3,)
+
+
+# ------------------------------------------------------------------------------------ Lloyd, DRHW, uniform
+
+@FAST
+@given(weighted_problem(n_max=80), st.floats(0, 1e4), st.sampled_from(["quantile", "linear", "random"]))
+def test_quantizers_use_exactly_the_codebook(problem, beta, init):
+    w, h, k = problem
+    for centers, labels in (q.hw_kmeans(w, h, k, init=init), q.drhw_kmeans(w, h, k, beta, init=init),
+                            q.kmeans(w, k, init=init), q.weighted_kmeans_1d(w, h, k), q.uniform_quantize(w, k)):
+        assert labels.dtype == np.int64 and labels.shape == w.shape
+        assert labels.min() >= 0 and labels.max() < centers.size
+        assert np.all(np.isfinite(centers)) and np.all(np.diff(centers) >= 0)
+        assert set(np.unique(centers[labels])) <= set(centers.tolist())
+
+
+@FAST
+@given(weighted_problem(n_max=80), st.sampled_from(["quantile", "linear", "random"]), st.integers(0, 40))
+def test_drhw_with_zero_beta_is_hw_kmeans_scalar(problem, init, iters):
+    w, h, k = problem
+    c1, l1 = q.hw_kmeans(w, h, k, iters=iters, init=init, seed=3)
+    c2, l2 = q.drhw_kmeans(w, h, k, 0.0, iters=iters, init=init, seed=3)
+    assert np.array_equal(c1, c2) and np.array_equal(l1, l2)
+
+
+@FAST
+@given(st.integers(0, 10_000), st.integers(2, 40), st.integers(1, 3), st.sampled_from(["quantile", "random"]))
+def test_drhw_with_zero_beta_is_hw_kmeans_vector(seed, d, m, init):
+    rng = np.random.default_rng(seed)
+    W, H = rng.normal(size=(d, m)), _random_spd(rng, d, m)
+    k = int(rng.integers(1, d + 1))
+    c1, l1 = q.hw_kmeans(W, H, k, init=init, seed=seed)
+    c2, l2 = q.drhw_kmeans(W, H, k, 0, init=init, seed=seed)
+    assert np.array_equal(c1, c2) and np.array_equal(l1, l2)
+    assert c1.shape == (k, m) and np.all(np.isfinite(c1))
+
+
+@FAST
+@given(weighted_problem(n_min=2, n_max=80), st.lists(st.floats(0, 1e5), min_size=2, max_size=6))
+def test_one_drhw_step_diameter_non_increasing_in_beta(problem, betas):
+    # one iteration of Algorithm 1 from the same start: the assignment is common, the pair update shrinks
+    w, h, k = problem
+    betas = sorted(betas)
+    diam = [q.diameter(q.drhw_kmeans(w, h, k, b, iters=1)[0]) for b in betas]
+    assert all(b <= a * (1 + 1e-9) + 1e-12 for a, b in zip(diam, diam[1:]))
+
+
+@FAST
+@given(st.integers(0, 10_000), st.integers(1, 4), st.lists(st.floats(0, 1e4), min_size=2, max_size=6))
+def test_joint_pair_update_distance_non_increasing_in_beta(seed, m, betas):
+    # the update (37) is the exact minimiser of q1(c1) + q2(c2) + β|c1 − c2|², so |c1 − c2| falls with β
+    rng = np.random.default_rng(seed)
+    A1, A2 = _random_spd(rng, 2, m)
+    B1, B2 = rng.normal(size=(2, m)) * 3
+    dist = [np.linalg.norm(np.subtract(*q.drhw_pair_update(A1, B1, A2, B2, b))) for b in sorted(betas)]
+    assert all(b <= a * (1 + 1e-9) + 1e-12 for a, b in zip(dist, dist[1:]))
+
+
+def test_scalar_pair_update_matches_closed_form_and_stationarity():
+    a1, b1, a2, b2, beta = 2.0, -3.0, 5.0, 4.0, 1.5
+    c1, c2 = q.drhw_pair_update(a1, b1, a2, b2, beta)
+    det = a1 * a2 + beta * (a1 + a2)
+    assert np.isclose(c1, ((a2 + beta) * b1 + beta * b2) / det)
+    assert np.isclose(c2, (beta * b1 + (a1 + beta) * b2) / det)
+    # gradient of a1 c1² − 2 b1 c1 + a2 c2² − 2 b2 c2 + β (c1 − c2)² vanishes
+    assert np.isclose(a1 * c1 - b1 + beta * (c1 - c2), 0) and np.isclose(a2 * c2 - b2 + beta * (c2 - c1), 0)
+    v1, v2 = q.drhw_pair_update(np.array([[a1]]), np.array([b1]), np.array([[a2]]), np.array([b2]), beta)
+    assert np.isclose(v1[0], c1) and np.isclose(v2[0], c2)
+    # an empty member is held fixed and its partner solves its own half of (37)
+    assert q._pair_solve_scalar(0.0, 0.0, 7.0, a2, b2, 1.0, beta) == (7.0, (b2 + beta * 7.0) / (a2 + beta))
+
+
+@pytest.mark.parametrize("beta", [0.0, 1e-3, 10.0, 1e12])
+def test_drhw_never_nan_with_empty_clusters(beta):
+    w = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 5.0])
+    for init in ("quantile", "linear", "random"):
+        for k in range(1, 7):
+            c, lab = q.drhw_kmeans(w, None, k, beta, init=init)
+            assert np.all(np.isfinite(c)) and c.size == k
+    W = np.repeat(np.eye(2), 3, axis=0)
+    c, lab = q.drhw_kmeans(W, None, 5, beta, init="random")
+    assert np.all(np.isfinite(c))
+
+
+def test_drhw_large_beta_shrinks_diameter_and_costs_distortion():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=500)
+    h = rng.gamma(2.0, size=500)
+    c0, l0 = q.drhw_kmeans(w, h, 4, 0.0)
+    c1, l1 = q.drhw_kmeans(w, h, 4, 50.0 * h.sum())
+    assert q.diameter(c1) < 0.5 * q.diameter(c0)
+    assert q.distortion(w, h, c1, l1) > q.distortion(w, h, c0, l0)
+
+
+def test_scalar_lloyd_distortion_non_increasing_in_iterations():
+    rng = np.random.default_rng(1)
+    w, h = rng.standard_t(3, size=400), rng.gamma(1.0, size=400)
+    d = [q.distortion(w, h, *q.hw_kmeans(w, h, 6, iters=t)) for t in range(0, 15)]
+    assert all(b <= a + 1e-12 for a, b in zip(d, d[1:]))
+
+
+def test_vector_hw_kmeans_fixed_point_is_hw_mean():
+    rng = np.random.default_rng(2)
+    W = np.concatenate([rng.normal(size=(60, 2)) * 0.3 + c for c in ([0, 0], [3, 0], [0, 3])])
+    H = _random_spd(rng, 180, 2)
+    c, lab = q.hw_kmeans(W, H, 3, iters=200)
+    for j in range(3):
+        sel = lab == j
+        mean = np.linalg.solve(H[sel].sum(0), np.einsum("dij,dj->i", H[sel], W[sel]))
+        assert np.allclose(c[j], mean)
+    # diagonal blocks given as (d, m) are the same problem as the full blocks
+    D = rng.uniform(0.5, 2, size=(180, 2))
+    full = np.zeros((180, 2, 2))
+    full[:, [0, 1], [0, 1]] = D
+    assert np.array_equal(q.hw_kmeans(W, D, 3)[0], q.hw_kmeans(W, full, 3)[0])
+
+
+def test_vector_distortion_matches_a_loop():
+    rng = np.random.default_rng(3)
+    W, H = rng.normal(size=(30, 3)), _random_spd(rng, 30, 3)
+    c, lab = q.drhw_kmeans(W, H, 4, 2.0)
+    loop = sum((W[j] - c[lab[j]]) @ H[j] @ (W[j] - c[lab[j]]) for j in range(30))
+    assert np.isclose(q.distortion(W, H, c, lab), loop)
+    assert np.isclose(q.distortion(W, None, c, lab), np.sum((W - c[lab]) ** 2))
+
+
+def test_uniform_quantize_levels():
+    c, lab = q.uniform_quantize([0.0, 0.1, 0.5, 0.74, 1.0], 4)
+    assert np.allclose(c, [0.125, 0.375, 0.625, 0.875]) and lab.tolist() == [0, 0, 1, 2, 3]
+    c, lab = q.uniform_quantize([2.0, 2.0], 3)
+    assert np.all(c == 2.0) and lab.tolist() == [0, 0]
+
+
+def test_diameter_and_farthest_pair():
+    assert q.diameter([3.0, -1.0, 2.0]) == 4.0 and q.diameter([1.0]) == 0.0
+    assert np.isclose(q.diameter([[0, 0], [3, 4], [1, 1]]), 5.0)
+    assert q.farthest_pair([3.0, -1.0, 2.0]) == (0, 1) and q.farthest_pair([[0, 0], [1, 1], [3, 4]]) == (0, 2)
+
+
+# ------------------------------------------------------------------------------------------- bad input
+
+def _spd_fail_cases():
+    W = np.zeros((3, 2))
+    H = np.broadcast_to(np.eye(2), (3, 2, 2)).copy()
+    nonsym = H.copy()
+    nonsym[1, 0, 1] = 0.5
+    indef = H.copy()
+    indef[2] = [[1.0, 2.0], [2.0, 1.0]]
+    return W, H, nonsym, indef
+
+
+@pytest.mark.parametrize("call,arg", [
+    (lambda: q.weighted_kmeans_1d([1.0, 2.0], [1.0], 1), "h"),
+    (lambda: q.weighted_kmeans_1d([1.0, 2.0], [1.0, 0.0], 1), "h"),
+    (lambda: q.weighted_kmeans_1d([1.0, 2.0], [1.0, -2.0], 1), "h"),
+    (lambda: q.weighted_kmeans_1d([1.0, 2.0], [1.0, np.nan], 1), "h"),
+    (lambda: q.weighted_kmeans_1d([1.0, np.inf], None, 1), "w"),
+    (lambda: q.weighted_kmeans_1d([1.0, 2.0], None, 0), "k"),
+    (lambda: q.weighted_kmeans_1d([1.0, 2.0], None, 1, backend="c"), "backend"),
+    (lambda: q.hw_kmeans([1.0, np.nan], None, 1), "w"),
+    (lambda: q.hw_kmeans([1.0, 2.0], [1.0, 1.0, 1.0], 1), "h"),
+    (lambda: q.hw_kmeans([1.0, 2.0], None, -1), "k"),
+    (lambda: q.hw_kmeans([1.0, 2.0], None, 2, iters=-1), "iters"),
+    (lambda: q.hw_kmeans([1.0, 2.0], None, 2, init="best"), "init"),
+    (lambda: q.hw_kmeans(np.zeros((2, 2, 2)), None, 1), "w"),
+    (lambda: q.drhw_kmeans([1.0, 2.0], None, 2, -0.1), "beta"),
+    (lambda: q.drhw_kmeans([1.0, 2.0], None, 2, np.nan), "beta"),
+    (lambda: q.drhw_kmeans([1.0, 2.0], [1.0, 0.0], 2, 1.0), "h"),
+    (lambda: q.drhw_kmeans(np.zeros((3, 2)), np.ones((3, 3, 3)), 2, 1.0), "h"),
+    (lambda: q.drhw_kmeans(np.zeros((3, 2)), _spd_fail_cases()[2], 2, 1.0), "h"),
+    (lambda: q.drhw_kmeans(np.zeros((3, 2)), _spd_fail_cases()[3], 2, 1.0), "h"),
+    (lambda: q.hw_kmeans(np.zeros((3, 2)), -np.ones((3, 2)), 2), "h"),
+    (lambda: q.hw_kmeans(np.full((3, 2), np.nan), None, 2), "w"),
+    (lambda: q.uniform_quantize([1.0, 2.0], 0), "k"),
+    (lambda: q.distortion([1.0, 2.0], None, [1.0], [0, 1]), "labels"),
+    (lambda: q.drhw_pair_update(1.0, 0.0, 0.0, 1.0, 1.0), "A1"),
+    (lambda: q.drhw_pair_update(np.eye(2), np.zeros(2), -np.eye(2), np.zeros(2), 1.0), "A2"),
+    (lambda: q.drhw_pair_update(1.0, 0.0, 1.0, 1.0, -1.0), "beta"),
+    (lambda: q.farthest_pair([1.0]), "centers"),
+    (lambda: q.distortion(np.zeros((3, 2)), None, np.zeros((2, 3)), [0, 1, 0]), "centers"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(call, arg):
+    with pytest.raises(ValueError, match=rf"\b{arg}\b"):
+        call()
+
+
+def test_brute_force_refuses_large_problems():
+    with pytest.raises(ValueError, match="w is too large"):
+        q.brute_force_kmeans(np.arange(30.0), None, 8, contiguous=False)
+
+
+# ----------------------------------------------------------------------------------------- quantize_model
+
+def _net():
+    # never run forward: quantize_model only needs the parameters (a conv layer checks the Conv branch)
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3), nn.Conv2d(1, 2, 3))
+
+
+def _layers(net):
+    return [(name, m) for name, m in net.named_modules() if isinstance(m, q._QUANTIZABLE)]
+
+
+@pytest.mark.parametrize("method,kw", [("uniform", {}), ("kmeans", {"iters": 5}), ("hw_kmeans", {}),
+                                       ("hw_exact", {"iters": 30, "seed": 0}), ("drhw", {"beta": 3.0})])
+def test_quantize_model_every_method(method, kw):
+    net = _net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    h = {name: torch.rand_like(m.weight) + 0.1 for name, m in _layers(net)}
+    out, report = q.quantize_model(net, method, 4, h=h, **kw)
+    for k, v in net.state_dict().items():  # the original is unchanged
+        assert torch.equal(v, before[k])
+    for name, m in _layers(out):
+        assert torch.equal(m.bias, dict(net.named_modules())[name].bias)  # biases untouched
+    assert len(report.layers) == 3
+    for layer, (name, m) in zip(report.layers, _layers(out)):
+        assert layer.name == name
+        vals = set(np.unique(m.weight.detach().numpy()).tolist())
+        assert vals <= set(layer.centers.astype(np.float32).tolist()) and len(vals) <= 4
+        assert layer.distortion >= 0 and 0 <= layer.entropy_bits <= 2
+    assert 0 < report.compression_ratio < 1
+
+
+def test_quantize_model_hw_exact_is_best_hw_distortion():
+    net = _net()
+    h = {name: torch.rand_like(m.weight) + 0.1 for name, m in _layers(net)}
+    dist = {meth: sum(layer.distortion for layer in q.quantize_model(net, meth, 4, h=h, **kw)[1].layers)
+            for meth, kw in [("hw_exact", {}), ("hw_kmeans", {}), ("kmeans", {}), ("uniform", {})]}
+    assert dist["hw_exact"] <= min(dist.values()) * (1 + 1e-9)
+
+
+def test_quantize_model_errors():
+    net = _net()
+    with pytest.raises(ValueError, match="method"):
+        q.quantize_model(net, "median", 4)
+    with pytest.raises(ValueError, match="beta"):
+        q.quantize_model(net, "drhw", 4)
+    with pytest.raises(ValueError, match="h"):
+        q.quantize_model(net, "hw_kmeans", 4, h={"0": torch.ones(5, 6)})
+    with pytest.raises(ValueError, match="h"):
+        q.quantize_model(net, "hw_kmeans", 4, h={"0": torch.ones(5, 6), "2": -torch.ones(3, 5),
+                                                 "3": torch.ones(2, 1, 3, 3)})
+    assert set(q.METHODS) == {"uniform", "kmeans", "hw_kmeans", "hw_exact", "drhw"}
