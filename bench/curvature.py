@@ -123,7 +123,7 @@ def main(argv=None) -> int:
                   f"{r['spearman_nonzero']:8.4f} {r['spearman_min_layer']:11.4f} {r['negative_fraction']:8.3f}")
 
     model = nets["ReLU MLP 784-256-256-10"]
-    n_params = sum(m.weight.numel() for _, m in curvature.curvature_layers(model))
+    n_params = sum(m.weight.numel() for _, m in models.compressible_layers(model))
     ef_seconds, extra = ef_memory(model, x, y, args.threads)
     naive = x.shape[0] * n_params * 4
     print(f"\nempirical Fisher on the ReLU MLP, in a fresh process: {ef_seconds:.3f} s, peak extra resident memory "

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import pathlib
 import re
+import sys
 
 import nbformat
 import pytest
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools.execute_notebooks import toc_files  # noqa: E402  (the one TOC reader, shared with make execute)
+
 BOOK = ROOT / "book"
 NOTEBOOKS = sorted(BOOK.rglob("*.ipynb"))
 CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    found = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("parts", toc.get("chapters", [])))
-    return found
 
 
 def code_cells(nb):

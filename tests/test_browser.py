@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import pathlib
 import re
 import shutil
+import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -19,7 +21,8 @@ import urllib.request
 
 import pytest
 
-from test_book_structure import toc_files
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from tools.execute_notebooks import toc_files  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",

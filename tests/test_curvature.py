@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from poprisk import curvature as cv
+from poprisk import models
 from poprisk import quantize
 
 CE = nn.CrossEntropyLoss()
@@ -43,7 +44,7 @@ def exact_rows(model, loss_fn, x, y):
     model.eval()
     loss = loss_fn(model(x), y)
     out = {}
-    for name, m in cv.curvature_layers(model):
+    for name, m in models.compressible_layers(model):
         g = torch.autograd.grad(loss, m.weight, create_graph=True)[0].reshape(-1)
         row_diag = [torch.autograd.grad(g[j], m.weight, retain_graph=True)[0].reshape(-1)[j] for j in range(g.numel())]
         out[name] = torch.stack(row_diag).reshape(m.weight.shape).detach()
@@ -66,7 +67,7 @@ def brute_force(model, loss_fn, x, y, kind):
     model.eval()
     z = model(x).detach()
     out = {}
-    for name, m in cv.curvature_layers(model):
+    for name, m in models.compressible_layers(model):
         jac = per_example_jacobians(model, x, name).reshape(x.shape[0], z.shape[1], -1)
         diag = torch.zeros(jac.shape[-1], dtype=torch.float64)
         for i in range(x.shape[0]):
@@ -211,7 +212,7 @@ def test_mlp_float32_keys_shapes_and_quantizer_handoff():
     x, y = torch.rand(50, 20), torch.randint(0, 5, (50,))
     h = cv.hessian_diag(model, CE, (x, y))  # the default method
     assert list(h) == ["net.1", "net.4", "net.7"]
-    for name, m in cv.curvature_layers(model):
+    for name, m in models.compressible_layers(model):
         assert h[name].shape == m.weight.shape and h[name].dtype == torch.float32
     out, report = quantize.quantize_model(model, "hw_kmeans", 4, h=cv.positive(h))
     assert len(report.layers) == 3
@@ -271,7 +272,7 @@ def test_validation_names_the_argument():
         cv.hessian_diag(model, nn.MSELoss(), (x, torch.zeros(7, 3, dtype=torch.float64)), "mc_fisher")
     with pytest.raises(ValueError, match="non-finite"):
         cv.hessian_diag(model, CE, (x * float("nan"), y))
-    with pytest.raises(ValueError, match="no Linear or Conv"):
+    with pytest.raises(ValueError, match="no Linear or Conv layer to compress"):
         cv.hessian_diag(nn.Sequential(nn.Tanh()), CE, (x, y))
     with pytest.raises(TypeError, match="model"):
         cv.hessian_diag("net", CE, (x, y))

@@ -130,22 +130,22 @@ def test_compress_quantize_and_prune_ratios():
     torch.manual_seed(0)
     model = models.MLP(in_features=20, hidden=(30,), n_classes=4)
     q, ratio = ex.compress(model, method="kmeans", bits=2)
-    for name, m in ex.quantizable_layers(q):
+    for name, m in models.compressible_layers(q):
         assert m.weight.unique().numel() <= 4
     assert 0 < ratio < 2 / 32 + 1e-9 + 32 * 4 * 2 / (32 * (20 * 30 + 30 * 4))
     same, one = ex.compress(model)
     assert one == 1.0 and all(torch.equal(a, b) for a, b in zip(model.parameters(), same.parameters()))
-    masks = {name: torch.rand(m.weight.shape) < 0.3 for name, m in ex.quantizable_layers(model)}
+    masks = {name: torch.rand(m.weight.shape) < 0.3 for name, m in models.compressible_layers(model)}
     pruned, pr = ex.compress(model, masks=masks)
     expected_bits = 0.0
-    for name, m in ex.quantizable_layers(pruned):
+    for name, m in models.compressible_layers(pruned):
         keep = masks[name]
         assert torch.all(m.weight[~keep] == 0)
         p = keep.float().mean().item()
         expected_bits += keep.numel() * -(p * math.log2(p) + (1 - p) * math.log2(1 - p)) + 32 * keep.sum().item()
-    assert pr == pytest.approx(expected_bits / (32 * sum(m.weight.numel() for _, m in ex.quantizable_layers(model))))
+    assert pr == pytest.approx(expected_bits / (32 * sum(m.weight.numel() for _, m in models.compressible_layers(model))))
     pq, pqr = ex.compress(model, method="kmeans", bits=1, masks=masks)
-    for name, m in ex.quantizable_layers(pq):
+    for name, m in models.compressible_layers(pq):
         assert torch.all(m.weight[~masks[name]] == 0) and m.weight[masks[name]].unique().numel() <= 2
     assert pqr < pr
     with pytest.raises(ValueError, match="together"):

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from poprisk import prune
+from poprisk import models, prune
 
 
 def net(seed=0):
@@ -16,11 +16,11 @@ def net(seed=0):
 
 
 def weights(model):
-    return {name: m.weight.detach().clone() for name, m in prune.prunable_layers(model)}
+    return {name: m.weight.detach().clone() for name, m in models.compressible_layers(model)}
 
 
 def n_weights(model):
-    return sum(m.weight.numel() for _, m in prune.prunable_layers(model))
+    return sum(m.weight.numel() for _, m in models.compressible_layers(model))
 
 
 @settings(max_examples=40, deadline=None)
@@ -114,7 +114,7 @@ def test_validation_names_the_argument():
         prune.curvature_prune(model, 0.5, {**h, "0": h["0"] * float("inf")})
     with pytest.raises(TypeError, match="h must"):
         prune.curvature_prune(model, 0.5, [1.0])
-    with pytest.raises(ValueError, match="no Linear or Conv"):
+    with pytest.raises(ValueError, match="no Linear or Conv layer to compress"):
         prune.magnitude_prune(nn.Sequential(nn.ReLU()), 0.5)
     with pytest.raises(TypeError, match="model"):
         prune.magnitude_prune(np.zeros(3), 0.5)

@@ -8,6 +8,7 @@ from hypothesis.extra import numpy as hnp
 from torch import nn
 
 from poprisk import quantize as q
+from poprisk.models import compressible_layers
 
 FAST = settings(max_examples=40, deadline=None)
 
@@ -330,7 +331,7 @@ def _net():
 
 
 def _layers(net):
-    return [(name, m) for name, m in net.named_modules() if isinstance(m, q._QUANTIZABLE)]
+    return compressible_layers(net)
 
 
 @pytest.mark.parametrize("method,kw", [("uniform", {}), ("kmeans", {"iters": 5}), ("hw_kmeans", {}),

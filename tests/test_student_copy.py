@@ -52,18 +52,20 @@ def test_every_stub_has_a_solution(path, student_dir):
 
 
 def _gated_labels_with_code(nb) -> list[str]:
+    """Labels of the gated solutions that contain code cells (markers may share a Markdown cell)."""
     labels, current, has_code = [], None, False
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            m = re.search(r"\{solution-start\} (\S+)", cell.source)
-            if m:
-                current, has_code = m.group(1), False
-            if "{solution-end}" in cell.source and current:
+        if cell.cell_type != "markdown":
+            has_code = has_code or current is not None
+            continue
+        for line in cell.source.splitlines():
+            if "{solution-end}" in line and current is not None:
                 if has_code:
                     labels.append(current)
                 current = None
-        elif current is not None:
-            has_code = True
+            m = re.search(r"\{solution-start\} (\S+)", line)
+            if m:
+                current, has_code = m.group(1), False
     return labels
 
 

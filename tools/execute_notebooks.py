@@ -26,26 +26,29 @@ STATUS_PAGE = ROOT / "book" / "status.md"
 TABLE_START, TABLE_END = "<!-- status-table:start -->", "<!-- status-table:end -->"
 
 
-def toc_notebooks() -> list[pathlib.Path]:
+def toc_files() -> list[str]:
+    """Every document of ``_toc.yml`` (root first), as paths without extension relative to the repository."""
     import yaml
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = []
+    files = [toc["root"]]
 
     def walk(node):
         if isinstance(node, dict):
             if "file" in node:
                 files.append(node["file"])
-            if "root" in node:
-                files.append(node["root"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for item in node:
                 walk(item)
 
-    walk(toc)
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return files
+
+
+def toc_notebooks() -> list[pathlib.Path]:
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
 
 
 def environment() -> dict:

@@ -68,26 +68,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from poprisk.models import compressible_layers
+
 METHODS = ("exact", "ggn", "mc_fisher", "empirical_fisher", "hutchinson", "authors_sq_ce")
 #: The method the book uses downstream (see the module docstring for why).
 DEFAULT_METHOD = "ggn"
 
-_LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CHUNK_ELEMS = 1 << 23  # elements per temporary tensor in chunked loops (~32 MB in float32)
 
 
 # ----------------------------------------------------------------------------------------------- validation
-def curvature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The ``(name, module)`` pairs whose weight curvature is estimated: every Linear/Conv layer (the layers
-    :func:`poprisk.quantize.quantize_model` quantizes), in ``named_modules`` order."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _LAYER_TYPES)]
-    if not layers:
-        raise ValueError("model has no Linear or Conv layer whose weight curvature could be estimated")
-    return layers
-
-
 def _as_data(data, device):
     x = y = None
     if hasattr(data, "x_train") and hasattr(data, "y_train"):
@@ -434,7 +424,7 @@ def hessian_diag(model: nn.Module, loss_fn, data, method: str = DEFAULT_METHOD, 
         batch_size = _positive_int(batch_size, "batch_size")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    layers = curvature_layers(model)
+    layers = compressible_layers(model)
     param = next(model.parameters())
     x, y = _as_data(data, param.device)
     with _prepared(model, layers), torch.enable_grad():
@@ -528,7 +518,7 @@ def spearman(a: dict, b: dict, *, per_layer: bool = False, drop_zeros: bool = Fa
 def curvature_matrices(model: nn.Module, loss_fn, data, *, max_weights: int = 4000) -> dict[str, torch.Tensor]:
     """The full ``d × d`` Hessian, GGN and residual matrices over all Linear/Conv weights (tiny nets only).
 
-    Weights are flattened layer by layer in :func:`curvature_layers` order (biases are held fixed). The three
+    Weights are flattened layer by layer in :func:`poprisk.models.compressible_layers` order (biases are held fixed). The three
     matrices are computed independently — ``"hessian"`` by double differentiation of the mean loss,
     ``"ggn"`` as ``(1/n) Σ_i J_iᵀ Λ_i J_i`` from explicit per-example Jacobians and output Hessians, and
     ``"residual"`` as ``(1/n) Σ_i Σ_c (∂ℓ_i/∂z_c) ∇²z_ic`` — so that chapter 8 can check ``H = G + R``.
@@ -536,7 +526,7 @@ def curvature_matrices(model: nn.Module, loss_fn, data, *, max_weights: int = 40
     """
     from torch.func import functional_call, hessian, jacrev, vmap
 
-    layers = curvature_layers(model)
+    layers = compressible_layers(model)
     x, y = _as_data(data, next(model.parameters()).device)
     names = [f"{name}.weight" if name else "weight" for name, _ in layers]
     shapes = [m.weight.shape for _, m in layers]
@@ -571,7 +561,7 @@ def curvature_matrices(model: nn.Module, loss_fn, data, *, max_weights: int = 40
 def split_by_layer(vector: torch.Tensor, model: nn.Module) -> dict[str, torch.Tensor]:
     """Cut a flat vector over all Linear/Conv weights (e.g. ``curvature_matrices(...)["ggn"].diagonal()``) into
     ``{layer name: tensor shaped like its weight}``, the format of :func:`hessian_diag`."""
-    layers = curvature_layers(model)
+    layers = compressible_layers(model)
     sizes = [m.weight.numel() for _, m in layers]
     if vector.dim() != 1 or vector.numel() != sum(sizes):
         raise ValueError(f"vector must be 1-D with {sum(sizes)} entries, got shape {tuple(vector.shape)}")

@@ -374,11 +374,6 @@ def train_models(cfg: SweepConfig, split: data.Split | None = None, *, cache_dir
 
 # --------------------------------------------------------------------------------------------- compression
 
-def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every Linear/Conv layer: the weights that are compressed (biases are not)."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, quantize._QUANTIZABLE)]
-
-
 def importances(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, method: str = "ggn",
                 floor: float = 1e-6, batch_size: int | None = 1000) -> dict[str, torch.Tensor]:
     """Positive importances per layer for the Hessian-weighted methods: the Hessian-diagonal estimate
@@ -388,7 +383,7 @@ def importances(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, method: s
     from poprisk import curvature
 
     diag = curvature.hessian_diag(model, nn.CrossEntropyLoss(), (x, y), method=method, batch_size=batch_size)
-    missing = [name for name, _ in quantizable_layers(model) if name not in diag]
+    missing = [name for name, _ in models.compressible_layers(model) if name not in diag]
     if missing:
         raise ValueError(f"hessian_diag returned no entry for layers {missing}")
     h = curvature.normalize(curvature.positive(diag, floor))
@@ -444,7 +439,7 @@ def compress(model: nn.Module, *, method: str | None = None, bits: int | None = 
     out = copy.deepcopy(model)
     mods = dict(out.named_modules())
     coded = total = 0.0
-    for name, _ in quantizable_layers(model):
+    for name, _ in models.compressible_layers(model):
         weight = mods[name].weight
         w = weight.detach().cpu().double().numpy().reshape(-1)
         keep = np.ones(w.size, bool) if masks is None else masks[name].detach().cpu().numpy().reshape(-1)

@@ -12,6 +12,21 @@ import torch
 from torch import nn
 
 
+#: Layer types whose weights the book compresses (quantizes, prunes) and whose curvature it estimates.
+COMPRESSIBLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def compressible_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of every Linear/Conv layer of ``model``, in ``named_modules`` order: the weights that
+    :mod:`poprisk.quantize`, :mod:`poprisk.prune` and :mod:`poprisk.curvature` act on (biases never are)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, COMPRESSIBLE)]
+    if not layers:
+        raise ValueError("model has no Linear or Conv layer to compress")
+    return layers
+
+
 class MLP(nn.Module):
     """Fully connected ReLU network ``in_features → hidden[0] → … → n_classes`` with dropout after each
     hidden layer. Inputs of any shape ``(N, ...)`` are flattened. Weights use Xavier-uniform init, biases 0."""

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from poprisk.models import compressible_layers
+
 SCOPES = ("global", "layer")
-_PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,6 @@ class PruneReport:
         return {r.name: r.kept_fraction for r in self.layers}
 
 
-def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The ``(name, module)`` pairs whose weights are pruned: every Linear/Conv layer, in module order."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _PRUNABLE)]
-    if not layers:
-        raise ValueError("model has no Linear or Conv layer to prune")
-    return layers
-
-
 def _check_ratio(ratio) -> float:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
         raise ValueError(f"ratio must be a number in [0, 1] (the fraction of weights pruned), got {ratio!r}")
@@ -96,7 +87,7 @@ def prune_by_saliency(model: nn.Module, ratio: float, saliency: dict, *, scope: 
     ratio = _check_ratio(ratio)
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    layers = prunable_layers(model)
+    layers = compressible_layers(model)
     if not isinstance(saliency, dict):
         raise TypeError(f"saliency must be a dict {{layer name: tensor}}, got {type(saliency).__name__}")
     flat = {}
@@ -138,7 +129,7 @@ def magnitude_prune(model: nn.Module, ratio: float, *, scope: str = "global"):
     """Prune the ``ratio`` fraction of Linear/Conv weights with the smallest ``|w|`` (biases untouched).
 
     Returns ``(pruned_copy, PruneReport)``; ``model`` itself is not modified."""
-    saliency = {name: m.weight.detach().abs() for name, m in prunable_layers(model)}
+    saliency = {name: m.weight.detach().abs() for name, m in compressible_layers(model)}
     return prune_by_saliency(model, ratio, saliency, scope=scope)
 
 
@@ -150,7 +141,7 @@ def curvature_prune(model: nn.Module, ratio: float, h: dict, *, scope: str = "gl
     with :func:`poprisk.curvature.positive` first. With ``h ≡ 1`` this is :func:`magnitude_prune`.
     Returns ``(pruned_copy, PruneReport)``; ``model`` itself is not modified.
     """
-    layers = prunable_layers(model)
+    layers = compressible_layers(model)
     if not isinstance(h, dict):
         raise TypeError(f"h must be a dict {{layer name: tensor}} as returned by hessian_diag, got {type(h).__name__}")
     saliency = {}

@@ -58,6 +58,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from poprisk.models import compressible_layers
+
 INITS = ("quantile", "linear", "random")
 BACKENDS = ("auto", "numba", "numpy")
 
@@ -771,9 +773,6 @@ METHODS = {
     "drhw": lambda w, h, k, **kw: _drhw(_as_weights(w), h, k, **kw),
 }
 
-_QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
 def quantize_model(model: nn.Module, method: str = "kmeans", k: int = 4, h: dict | None = None, **kw):
     """Quantize every Linear/Conv weight of a copy of ``model`` per layer; biases are left untouched.
 
@@ -788,9 +787,7 @@ def quantize_model(model: nn.Module, method: str = "kmeans", k: int = 4, h: dict
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _QUANTIZABLE)]
-    if not layers:
-        raise ValueError("model has no Linear or Conv layer to quantize")
+    layers = compressible_layers(model)
     if h is not None:
         missing = sorted({name for name, _ in layers} - set(h))
         if missing:
