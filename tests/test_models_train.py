@@ -63,3 +63,35 @@ def test_fit_validation():
         train.evaluate(net, x * float("nan"), y)
     with pytest.raises(TypeError, match="torch tensors"):
         train.evaluate(net, x.numpy(), y)
+
+
+def test_fit_applies_transform_to_every_batch():
+    x, y = _toy()
+    seen = []
+
+    def transform(xb, gen):
+        assert isinstance(gen, torch.Generator)
+        seen.append(xb.shape[0])
+        return xb * 0  # the network sees only zeros: it cannot learn the labels
+
+    net = models.MLP(8, (16,), 2, dropout=0.0)
+    train.fit(net, x, y, epochs=2, batch_size=30, lr=0.05, progress=False, transform=transform)
+    assert seen == [30] * 6 + [20] + [30] * 6 + [20]
+    assert train.evaluate(net, x, y).accuracy < 0.8
+
+
+def test_sgd_uses_fused_kernel_and_matches_plain_sgd():
+    torch.manual_seed(0)
+    a, b = models.MLP(8, (16,), 2, dropout=0.0), models.MLP(8, (16,), 2, dropout=0.0)
+    b.load_state_dict(a.state_dict())
+    fused = train.sgd(a.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    plain = torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    assert fused.defaults["fused"] is True  # the pinned CPU build of PyTorch has the fused kernel
+    x, y = _toy()
+    for opt, net in ((fused, a), (plain, b)):
+        for _ in range(5):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)

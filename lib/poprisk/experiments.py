@@ -256,29 +256,6 @@ def augment_images(x: torch.Tensor, generator: torch.Generator, pad: int = 4) ->
     return torch.where(flip, out.flip(-1), out)
 
 
-def _fit_augmented(model, x, y, cfg: SweepConfig, seed: int) -> train.History:
-    """:func:`poprisk.train.fit` with fresh crops/flips of every mini-batch (same optimiser and loss)."""
-    dev = next(model.parameters()).device
-    x, y = x.to(dev), y.to(dev)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    history, n = train.History(), x.shape[0]
-    model.train()
-    for _ in config.progress_bar(range(cfg.epochs), desc="train (augmented)", leave=False):
-        order = torch.randperm(n, generator=gen).to(dev)
-        total = torch.zeros((), device=dev)
-        for start in range(0, n, cfg.batch_size):
-            idx = order[start:start + cfg.batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(augment_images(x[idx], gen)), y[idx])
-            loss.backward()
-            opt.step()
-            total += loss.detach() * idx.numel()
-        history.epoch_loss.append(total.item() / n)
-    model.eval()
-    return history
-
-
 # ----------------------------------------------------------------------------------------------- caching
 
 def default_cache_dir() -> pathlib.Path:
@@ -353,12 +330,10 @@ def train_models(cfg: SweepConfig, split: data.Split | None = None, *, cache_dir
             history, cached = list(state["history"]), True
         else:
             start = time.perf_counter()
-            if cfg.augment:
-                hist = _fit_augmented(model, sub.x_train, sub.y_train, cfg, seed)
-            else:
-                hist = train.fit(model, sub.x_train, sub.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                 lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=seed,
-                                 progress=progress, desc=f"train seed {seed}")
+            hist = train.fit(model, sub.x_train, sub.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                             lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=seed,
+                             progress=progress, desc=f"train seed {seed}",
+                             transform=augment_images if cfg.augment else None)
             seconds, history = time.perf_counter() - start, hist.epoch_loss
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)

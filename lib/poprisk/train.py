@@ -2,7 +2,8 @@
 
 :func:`fit` is plain mini-batch SGD with momentum and weight decay (the authors' MNIST protocol). The whole
 data set stays on the model's device and mini-batches are index slices of it, so there is no DataLoader, no
-per-sample Python work and no host↔device copy in the hot loop; ``bench/train.py`` measures what that buys.
+per-sample Python work and no host↔device copy in the hot loop, and the optimizer is PyTorch's fused SGD
+(one kernel for all parameters) where the installed version has it. ``bench/train.py`` measures what that buys.
 """
 
 from __future__ import annotations
@@ -39,13 +40,28 @@ def _check_xy(x, y, name: str):
         raise ValueError(f"{name}: x contains non-finite values")
 
 
+def sgd(params, **kwargs) -> torch.optim.SGD:
+    """SGD with the fused multi-tensor kernel when this PyTorch/device supports it, else the plain loop.
+
+    On the CPU the fused step of the 784-256-256-10 MLP is about 2.5× faster than the per-parameter loop,
+    which matters at the small batches of the paper's protocol; the update rule is the same.
+    """
+    params = list(params)
+    try:
+        return torch.optim.SGD(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):  # older PyTorch, or a device without the fused kernel
+        return torch.optim.SGD(params, **kwargs)
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25, batch_size: int = 10,
         lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 1e-4, seed: int = 0,
-        progress: bool = True, desc: str = "train") -> History:
+        progress: bool = True, desc: str = "train", transform=None) -> History:
     """Train ``model`` in place with SGD on cross-entropy; return the per-epoch mean training loss.
 
     ``x`` and ``y`` are moved to the model's device once. The shuffling order is drawn from a generator seeded
     with ``seed``, so the same call gives the same model (on the same device and library versions).
+    ``transform(batch, generator) -> batch``, if given, is applied to every mini-batch of inputs with the same
+    seeded generator (data augmentation, e.g. :func:`poprisk.experiments.augment_images` in chapter 9).
     """
     _check_xy(x, y, "fit")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -56,7 +72,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
     dev = next(model.parameters()).device
     x, y = x.to(dev), y.to(dev)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = sgd(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     n = x.shape[0]
     history = History()
@@ -64,14 +80,18 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
     bar = progress_bar(range(epochs), desc=desc, disable=not progress, leave=False)
     for _ in bar:
         order = torch.randperm(n, generator=gen).to(dev)
+        # One gather per epoch; the mini-batches are then contiguous views of the shuffled copy.
+        xs, ys = x[order], y[order]
         total = torch.zeros((), device=dev)
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            xb, yb = xs[start:start + batch_size], ys[start:start + batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
+            if transform is not None:
+                xb = transform(xb, gen)
+            loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
-            total += loss.detach() * idx.numel()
+            total += loss.detach() * yb.shape[0]
         history.epoch_loss.append(total.item() / n)
         bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4f}")
     model.eval()
