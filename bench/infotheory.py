@@ -10,21 +10,12 @@ Each line prints the measured value, the target and their ratio (ratio ≤ 1 mea
 
 from __future__ import annotations
 
-import time
 
 import mpmath
 import numpy as np
 
 from poprisk import infotheory as it
-
-
-def best_time(f, repeat=7):
-    out, best = None, float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
+from timing import best_of
 
 
 def line(name, value, target, unit):
@@ -65,9 +56,9 @@ def main():
     target_r = 3000.0
 
     print("== reverse water-filling, 10^4 variances (nats) ==")
-    wf_d, t_d = best_time(lambda: it.reverse_water_filling(s, distortion=target_d))
-    wf_r, t_r = best_time(lambda: it.reverse_water_filling(s, rate=target_r))
-    theta_bis, t_bis = best_time(lambda: bisection_theta(s, target_d), repeat=3)
+    t_d, wf_d = best_of(lambda: it.reverse_water_filling(s, distortion=target_d), 7)
+    t_r, wf_r = best_of(lambda: it.reverse_water_filling(s, rate=target_r), 7)
+    t_bis, theta_bis = best_of(lambda: bisection_theta(s, target_d), 3)
     ref_d = reference_theta_distortion(s, target_d)
     ref_r = reference_theta_rate(s, target_r, wf_r.theta)
     err_d = float(abs(mpmath.mpf(wf_d.theta) / ref_d - 1))
@@ -89,7 +80,7 @@ def main():
     dmat = (x[:, None] - x[None, :]) ** 2
     targets = np.geomspace(0.02, 0.8, 20)
     slopes = -1.0 / (2.0 * targets)  # the Gaussian R(D) has slope −1/(2D)
-    res, t_ba = best_time(lambda: it.blahut_arimoto(p, dmat, slopes, tol=1e-3), repeat=3)
+    t_ba, res = best_of(lambda: it.blahut_arimoto(p, dmat, slopes, tol=1e-3), 3)
     err_ba = np.abs(res.rate - it.gaussian_rd(1.0, res.distortion))
     line("total time, 20 slopes", t_ba, 1.0, "s")
     line("max |R_BA(D) - R_gauss(D)|", float(err_ba.max()), 1e-3, "nats")

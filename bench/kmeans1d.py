@@ -30,6 +30,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from poprisk import quantize  # noqa: E402
+from timing import best_of  # noqa: E402
 
 SIZES = (10_000, 100_000, 1_000_000)
 KS = (4, 32, 256)
@@ -38,12 +39,7 @@ TARGETS = {(1_000_000, 32): 2.0, (100_000, 256): 1.5}  # seconds, issue 5
 
 
 def _timed(fn, repeat):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        start = time.process_time()
-        out = fn()
-        best = min(best, time.process_time() - start)
-    return best, out
+    return best_of(fn, repeat, clock=time.process_time)
 
 
 def _objective(w, h, labels, k):
