@@ -238,3 +238,11 @@ def test_paired_comparison_and_table_helpers():
         t.column("train_ce")
     text = t.to_text(["seed", "method", "test_ce"], digits=2)
     assert text.splitlines()[0].split() == ["seed", "method", "test_ce"] and "1.10" in text
+
+
+def test_cache_key_changes_with_the_training_code(monkeypatch):
+    cfg = ex.SweepConfig()
+    before = ex.cache_key(cfg, 0)
+    assert before == ex.cache_key(cfg, 0)
+    monkeypatch.setattr(ex, "_training_code_fingerprint", lambda: "edited-train-loop")
+    assert ex.cache_key(cfg, 0) != before

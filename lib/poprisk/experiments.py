@@ -273,12 +273,22 @@ def split_fingerprint(split: data.Split) -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def _training_code_fingerprint() -> str:
+    """Hash of the source of the modules that produce a trained network (the loop, the models, the data):
+    editing any of them invalidates the cache instead of silently reusing networks trained by older code."""
+    digest = hashlib.sha256()
+    for module in (train, models, data):
+        digest.update(pathlib.Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(cfg: SweepConfig, seed: int, fingerprint: str | None = None) -> str:
     """Hash of everything that determines the network trained for ``seed``: the training fields of ``cfg``,
-    the seed, the data fingerprint (caller-supplied data only) and the torch version."""
+    the seed, the data fingerprint (caller-supplied data only), the torch version and the training code."""
     payload = {name: getattr(cfg, name) for name in TRAINING_FIELDS}
     payload.update(seed=int(seed), fingerprint=fingerprint, torch=torch.__version__.split("+")[0],
-                   version=_CACHE_VERSION)
+                   version=_CACHE_VERSION, code=_training_code_fingerprint())
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
