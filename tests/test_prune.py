@@ -104,7 +104,7 @@ def test_validation_names_the_argument():
             prune.magnitude_prune(model, bad)
     with pytest.raises(ValueError, match="scope"):
         prune.magnitude_prune(model, 0.5, scope="net")
-    with pytest.raises(ValueError, match="h has no curvature"):
+    with pytest.raises(ValueError, match="h has no entry for layer"):
         prune.curvature_prune(model, 0.5, {"0": h["0"]})
     with pytest.raises(ValueError, match=r"h\['0'\] has shape"):
         prune.curvature_prune(model, 0.5, {**h, "0": torch.ones(3)})

@@ -78,6 +78,24 @@ def _smallest_mask(saliency: torch.Tensor, n_prune: int) -> torch.Tensor:
     return keep
 
 
+def _per_layer(values, layers, arg: str) -> dict[str, torch.Tensor]:
+    """Check ``values`` is ``{layer name: finite tensor shaped like that layer's weight}`` for every layer;
+    return the tensors as float64 on the weights' device."""
+    if not isinstance(values, dict):
+        raise TypeError(f"{arg} must be a dict {{layer name: tensor}}, got {type(values).__name__}")
+    out = {}
+    for name, m in layers:
+        if name not in values:
+            raise ValueError(f"{arg} has no entry for layer {name!r}")
+        t = torch.as_tensor(values[name]).detach()
+        if tuple(t.shape) != tuple(m.weight.shape):
+            raise ValueError(f"{arg}[{name!r}] has shape {tuple(t.shape)}, expected {tuple(m.weight.shape)}")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{arg}[{name!r}] contains non-finite values")
+        out[name] = t.to(device=m.weight.device, dtype=torch.float64)
+    return out
+
+
 def prune_by_saliency(model: nn.Module, ratio: float, saliency: dict, *, scope: str = "global"):
     """Zero the ``ratio`` fraction of weights with the smallest ``saliency`` (``{layer: tensor like weight}``).
 
@@ -88,18 +106,7 @@ def prune_by_saliency(model: nn.Module, ratio: float, saliency: dict, *, scope: 
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     layers = compressible_layers(model)
-    if not isinstance(saliency, dict):
-        raise TypeError(f"saliency must be a dict {{layer name: tensor}}, got {type(saliency).__name__}")
-    flat = {}
-    for name, m in layers:
-        if name not in saliency:
-            raise ValueError(f"saliency has no entry for layer {name!r}")
-        s = torch.as_tensor(saliency[name])
-        if tuple(s.shape) != tuple(m.weight.shape):
-            raise ValueError(f"saliency[{name!r}] has shape {tuple(s.shape)}, expected {tuple(m.weight.shape)}")
-        if not torch.isfinite(s).all():
-            raise ValueError(f"saliency[{name!r}] contains non-finite values")
-        flat[name] = s.detach().reshape(-1).to(device="cpu", dtype=torch.float64)
+    flat = {name: t.reshape(-1).cpu() for name, t in _per_layer(saliency, layers, "saliency").items()}
     masks = {}
     if scope == "global":
         allsal = torch.cat([flat[name] for name, _ in layers])
@@ -142,19 +149,9 @@ def curvature_prune(model: nn.Module, ratio: float, h: dict, *, scope: str = "gl
     Returns ``(pruned_copy, PruneReport)``; ``model`` itself is not modified.
     """
     layers = compressible_layers(model)
-    if not isinstance(h, dict):
-        raise TypeError(f"h must be a dict {{layer name: tensor}} as returned by hessian_diag, got {type(h).__name__}")
-    saliency = {}
-    for name, m in layers:
-        if name not in h:
-            raise ValueError(f"h has no curvature for layer {name!r}")
-        hl = torch.as_tensor(h[name]).detach()
-        if tuple(hl.shape) != tuple(m.weight.shape):
-            raise ValueError(f"h[{name!r}] has shape {tuple(hl.shape)}, expected {tuple(m.weight.shape)}")
-        if not torch.isfinite(hl).all():
-            raise ValueError(f"h[{name!r}] contains non-finite values")
-        if (hl < 0).any():
-            raise ValueError(f"h[{name!r}] has negative entries; clip them first (poprisk.curvature.positive)")
-        w = m.weight.detach().to(device=hl.device, dtype=torch.float64)
-        saliency[name] = 0.5 * hl.to(torch.float64) * w.square()
+    curvature = _per_layer(h, layers, "h")
+    negative = [name for name, hl in curvature.items() if (hl < 0).any()]
+    if negative:
+        raise ValueError(f"h has negative entries in layers {negative}; clip them first (poprisk.curvature.positive)")
+    saliency = {name: 0.5 * curvature[name] * m.weight.detach().double().square() for name, m in layers}
     return prune_by_saliency(model, ratio, saliency, scope=scope)
