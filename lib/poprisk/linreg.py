@@ -61,9 +61,6 @@ class Risks:
     population: float
     gen: float
 
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 @dataclass(frozen=True)
 class MonteCarloRisks:
@@ -80,9 +77,6 @@ class MonteCarloRisks:
     empirical_se: float
     population_se: float
     gen_se: float
-
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _positive_scalar(value, name: str) -> float:
