@@ -15,7 +15,7 @@ from tools.execute_notebooks import toc_files  # noqa: E402  (the one TOC reader
 
 BOOK = ROOT / "book"
 NOTEBOOKS = sorted(BOOK.rglob("*.ipynb"))
-CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+CHECK_TAG = "nbval-check-output"  # nbval compares the outputs of cells with this tag
 
 
 def code_cells(nb):
@@ -82,9 +82,11 @@ def test_chapter_has_objectives_summary_exercises(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_chapter_has_checked_cells(path):
     nb = nbformat.read(path, as_version=4)
-    checked = [c for c in code_cells(nb) if c.source.startswith(CHECK_MARKER)]
+    checked = [c for c in code_cells(nb) if CHECK_TAG in c.metadata.get("tags", [])]
     assert checked, f"{path.name}: no nbval-checked cell"
     assert all(c.outputs for c in checked), f"{path.name}: a checked cell has no stored output to compare"
+    marked = [c for c in code_cells(nb) if "NBVAL_CHECK_OUTPUT" in c.source]
+    assert not marked, f"{path.name}: use the {CHECK_TAG!r} cell tag, not a visible comment marker"
 
 
 def test_config_is_complete(config):

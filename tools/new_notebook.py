@@ -7,7 +7,7 @@ Used from throw-away generator scripts while writing a chapter (``python my_gen.
 
 Then execute it in full mode with ``make execute NB=book/ch07_hw_kmeans.ipynb``.
 Conventions applied here: the hidden Colab bootstrap cell first, Python 3 kernelspec, Colab GPU metadata on
-GPU chapters, and the nbval check marker on cells whose output is deterministic (``check=True``).
+GPU chapters, and the nbval check tag on cells whose output is deterministic (``check=True``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import nbformat
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+CHECK_TAG = "nbval-check-output"  # nbval (0.11) compares the outputs of cells with this tag
 
 
 def repository_url() -> str:
@@ -45,10 +45,8 @@ def md(text: str):
 
 
 def code(source: str, *, check: bool = False, tags: tuple[str, ...] = ()):
-    source = source.strip("\n")
-    if check:
-        source = f"{CHECK_MARKER}\n{source}"
-    cell = nbformat.v4.new_code_cell(source)
+    cell = nbformat.v4.new_code_cell(source.strip("\n"))
+    tags = (*tags, CHECK_TAG) if check else tags
     if tags:
         cell.metadata["tags"] = list(tags)
     return cell
