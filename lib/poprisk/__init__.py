@@ -13,6 +13,7 @@ One module per idea; each module's docstring names the chapter that uses it:
 * :mod:`poprisk.curvature` — Hessian-diagonal estimators (chapters 7–9).
 * :mod:`poprisk.prune`     — magnitude and curvature (OBD) pruning (chapter 9).
 * :mod:`poprisk.experiments` — sweep runners with on-disk model cache, tidy tables (chapter 9).
+* :mod:`poprisk.tables`    — a DataFrame on the page: HTML on the site, LaTeX in the PDF (every chapter).
 
 Modules are imported lazily so that ``import poprisk`` stays cheap (no torch import until needed).
 """
@@ -22,7 +23,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _MODULES = ("config", "plotting", "data", "models", "train", "quantize", "infotheory", "linreg", "curvature",
-            "prune", "experiments")
+            "prune", "experiments", "tables")
 
 __all__ = ["__version__", *_MODULES]
 
