@@ -25,13 +25,16 @@ TORCHVISION_DATASETS = ("mnist", "cifar10")
 
 @dataclass(frozen=True)
 class Split:
-    """A train/test split of a classification data set, as tensors on one device."""
+    """A train/test split of a classification data set, as tensors on one device, with an optional
+    validation set (``x_val``/``y_val``, see :meth:`with_validation`) that the test set never touches."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     name: str
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def n_features(self) -> int:
@@ -42,8 +45,22 @@ class Split:
         return int(torch.cat([self.y_train, self.y_test]).max().item()) + 1
 
     def to(self, device) -> "Split":
+        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
         return Split(self.x_train.to(device), self.y_train.to(device), self.x_test.to(device),
-                     self.y_test.to(device), self.name)
+                     self.y_test.to(device), self.name, move(self.x_val), move(self.y_val))
+
+    def with_validation(self, n_val: int, seed: int) -> "Split":
+        """A copy whose validation set is ``n_val`` examples taken out of the training pool (a fixed,
+        seeded draw without replacement); the test set is unchanged and never used to choose anything."""
+        pool = self.x_train.shape[0]
+        if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or not 1 <= n_val < pool:
+            raise ValueError(f"n_val must be an integer in [1, {pool - 1}], got {n_val!r}")
+        if self.x_val is not None:
+            raise ValueError("this split already has a validation set")
+        perm = torch.as_tensor(np.random.default_rng(_seed(seed)).permutation(pool), device=self.x_train.device)
+        val, rest = perm[:n_val], perm[n_val:]
+        return Split(self.x_train[rest], self.y_train[rest], self.x_test, self.y_test, self.name,
+                     self.x_train[val], self.y_train[val])
 
     def subsample_train(self, n: int, seed: int, *, replace: bool = True) -> "Split":
         """A training subsample of ``n`` examples (drawn with replacement by default, as in the paper's
@@ -51,10 +68,17 @@ class Split:
         pool = self.x_train.shape[0]
         if not isinstance(n, (int, np.integer)) or n < 1 or (not replace and n > pool):
             raise ValueError(f"n must be an integer in [1, {pool}] (or >= 1 with replace=True), got {n!r}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_seed(seed))
         idx = rng.choice(pool, size=int(n), replace=replace)
         idx = torch.as_tensor(idx, device=self.x_train.device)
-        return Split(self.x_train[idx], self.y_train[idx], self.x_test, self.y_test, self.name)
+        return Split(self.x_train[idx], self.y_train[idx], self.x_test, self.y_test, self.name,
+                     self.x_val, self.y_val)
+
+
+def _seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:

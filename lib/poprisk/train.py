@@ -99,6 +99,20 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
 
 
 @torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 4096) -> torch.Tensor:
+    """The logits of ``model`` (eval mode) on ``x``, as a float32 tensor on the CPU (for calibration and
+    per-example losses: chapters 1, 9 and 10)."""
+    if not isinstance(x, torch.Tensor) or x.shape[0] == 0:
+        raise ValueError("predict: x must be a non-empty torch tensor")
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    out = torch.cat([model(x[s:s + batch_size].to(dev)).float().cpu() for s in range(0, x.shape[0], batch_size)])
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 4096) -> Metrics:
     """Mean cross-entropy (nats) and accuracy of ``model`` (in eval mode: dropout off) on ``(x, y)``."""
     _check_xy(x, y, "evaluate")
