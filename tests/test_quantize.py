@@ -373,4 +373,75 @@ def test_quantize_model_errors():
     with pytest.raises(ValueError, match="h"):
         q.quantize_model(net, "hw_kmeans", 4, h={"0": torch.ones(5, 6), "2": -torch.ones(3, 5),
                                                  "3": torch.ones(2, 1, 3, 3)})
-    assert set(q.METHODS) == {"uniform", "kmeans", "hw_kmeans", "hw_exact", "drhw"}
+    assert set(q.METHODS) == {"uniform", "kmeans", "hw_kmeans", "hw_exact", "drhw", "drhw_linear"}
+
+
+# ------------------------------------------------------------------------------- the authors' linear regularizer
+
+@pytest.mark.parametrize("seed", range(6))
+def test_drhw_linear_without_penalty_is_hw_kmeans(seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(50, 2000)), int(rng.integers(1, 9))
+    w, h = rng.standard_t(3, n) * 0.05, rng.gamma(0.5, size=n) + 1e-3
+    c0, l0 = q.drhw_linear(w, h, k, 0.0, iters=1000)
+    c1, l1 = q.hw_kmeans(w, h, k, iters=1000, init="authors")
+    np.testing.assert_allclose(c0, c1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(l0, l1)
+
+
+def test_drhw_linear_hand_example():
+    # init at the 1/4 and 3/4 quantiles (0.75, 2.25) -> clusters {0,1}, {2,3}, HW means 0.5, 2.5; each end
+    # centre moves inwards by λ/(4A) = 4/(4·2) = 0.5, and the labels do not change: a fixed point
+    centers, labels = q.drhw_linear([0.0, 1.0, 2.0, 3.0], None, 2, 4.0)
+    np.testing.assert_allclose(centers, [1.0, 2.0], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("lam", [0.5, 5.0, 50.0])
+def test_drhw_linear_fixed_point_shifts_end_centres_by_lambda_over_4A(lam):
+    rng = np.random.default_rng(1)
+    n, k = 800, 4
+    w, h = rng.normal(size=n), rng.gamma(2.0, size=n)
+    centers, labels = q.drhw_linear(w, h, k, lam, iters=2000)
+    hn = h / h.mean()  # the method normalises h to mean 1
+    np.testing.assert_array_equal(labels, q._nearest_upper(w, centers))  # a fixed point was reached
+    mass = np.bincount(labels, weights=hn, minlength=k)
+    mean = np.bincount(labels, weights=hn * w, minlength=k) / mass
+    expect = mean.copy()
+    expect[0] += lam / (4 * mass[0])
+    expect[-1] -= lam / (4 * mass[-1])
+    np.testing.assert_allclose(centers, expect, rtol=1e-12, atol=1e-12)
+    assert q.diameter(centers) < q.diameter(q.drhw_linear(w, h, k, 0.0, iters=2000)[0])
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-6, 1e9, 1e200])
+def test_drhw_linear_is_invariant_to_the_scale_of_h(scale):
+    rng = np.random.default_rng(2)
+    w, h = rng.normal(size=300), rng.gamma(1.0, size=300) + 0.01
+    c0, l0 = q.drhw_linear(w, h, 3, 3.0)
+    c1, l1 = q.drhw_linear(w, h * scale, 3, 3.0)
+    np.testing.assert_allclose(c0, c1, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(l0, l1)
+
+
+def test_drhw_linear_method_entry_follows_the_sweep_convention():
+    rng = np.random.default_rng(3)
+    w, h = rng.normal(size=200), rng.gamma(1.0, size=200) + 0.01
+    direct = q.drhw_linear(w, h, 4, 30.0, iters=30)
+    for seed in (0, 7):  # deterministic: the seed a sweep passes has no effect
+        c, lab = q.METHODS["drhw_linear"](w, h, 4, beta=30.0, iters=30, seed=seed)
+        np.testing.assert_array_equal(c, direct[0])
+        np.testing.assert_array_equal(lab, direct[1])
+    with pytest.raises(ValueError, match="beta"):
+        q.METHODS["drhw_linear"](w, h, 4)
+
+
+@pytest.mark.parametrize("lam", [-1.0, float("nan"), float("inf")])
+def test_drhw_linear_rejects_bad_penalty(lam):
+    with pytest.raises(ValueError, match="diameter_reg"):
+        q.drhw_linear([0.0, 1.0, 2.0], None, 2, lam)
+
+
+def test_drhw_linear_rejects_a_boolean_penalty():
+    with pytest.raises(TypeError, match="diameter_reg"):
+        q.drhw_linear([0.0, 1.0, 2.0], None, 2, True)

@@ -60,7 +60,7 @@ from torch import nn
 
 from poprisk.models import compressible_layers
 
-INITS = ("quantile", "linear", "random")
+INITS = ("quantile", "linear", "random", "authors")
 BACKENDS = ("auto", "numba", "numpy")
 
 
@@ -108,12 +108,12 @@ def _check_iters(iters) -> int:
     return int(iters)
 
 
-def _check_beta(beta) -> float:
+def _check_beta(beta, name: str = "beta") -> float:
     if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
-        raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
+        raise TypeError(f"{name} must be a finite non-negative number, got {beta!r}")
     beta = float(beta)
     if not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite non-negative number, got {beta!r}")
+        raise ValueError(f"{name} must be a finite non-negative number, got {beta!r}")
     return beta
 
 
@@ -172,14 +172,18 @@ def _weighted_quantiles(w: np.ndarray, h: np.ndarray, q: np.ndarray) -> np.ndarr
 
 
 def init_centers(w, k: int, *, h=None, init: str = "quantile", seed: int = 0) -> np.ndarray:
-    """Initial codebook of scalar weights, ascending: ``"quantile"`` (the (i+½)/K weighted quantiles — the
-    authors' choice), ``"linear"`` (evenly spaced over [min w, max w]) or ``"random"`` (K distinct weights drawn
-    with ``seed``; repeated if there are fewer distinct weights)."""
+    """Initial codebook of scalar weights, ascending: ``"quantile"`` (the (i+½)/K quantiles of the weights
+    weighted by ``h``), ``"authors"`` (the (i+½)/K quantiles of the weights alone, ``np.quantile`` with its
+    linear interpolation — the initialisation of the authors' released code, which ignores ``h`` here),
+    ``"linear"`` (evenly spaced over [min w, max w]) or ``"random"`` (K distinct weights drawn with ``seed``;
+    repeated if there are fewer distinct weights)."""
     w = _as_weights(w)
     h = _as_importance(h, w.size)
     k = _check_k(k, w.size)
     if init == "quantile":
         c = _weighted_quantiles(w, h, (np.arange(k) + 0.5) / k)
+    elif init == "authors":
+        c = np.quantile(w, (np.arange(k) + 0.5) / k)
     elif init == "linear":
         c = np.linspace(w.min(), w.max(), k)
     elif init == "random":
@@ -206,6 +210,11 @@ def assign(w, centers) -> np.ndarray:
     if c.ndim != 1 or c.size == 0 or (np.diff(c) < 0).any():
         raise ValueError("centers must be a non-empty ascending 1-D array (or (K, m) in the vector case)")
     return np.searchsorted(0.5 * (c[1:] + c[:-1]), w, side="left").astype(np.int64)
+
+
+def _nearest_upper(w: np.ndarray, c: np.ndarray) -> np.ndarray:
+    # nearest ascending centre, a weight on a mid-point going to the upper one (the authors' tie rule)
+    return np.searchsorted(0.5 * (c[1:] + c[:-1]), w, side="right").astype(np.int64)
 
 
 def _assign_vec(W: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -403,6 +412,61 @@ def drhw_kmeans(w, h, k: int, beta: float, *, iters: int = 30, init: str = "quan
     then ends after ``iters`` steps without a fixed point (chapter 7 shows it).
     """
     return _run(w, h, k, _check_beta(beta), iters, init, seed)
+
+
+def drhw_linear(w, h, k: int, diameter_reg: float, *, iters: int = 30, init: str = "authors"):
+    """The authors' diameter regularizer, as their released code runs it (scalar weights only).
+
+    This is ``weighted_k_means_cpu(..., diameter_reg=λ)`` of github.com/wgao9/weight-quant
+    (``utils/quantize_utils.py``), re-implemented from a reading of it; ``diameter_reg`` is their λ
+    (``--diameter_reg``; their only script uses 30). Each of at most ``iters`` steps (they run 30):
+
+    1. ``h`` has been divided by its mean (their importances are normalised to mean 1 per layer when they are
+       computed, in ``retrain.py``; doing it here makes λ mean the same for any scale of ``h``);
+    2. assign every weight to the nearest centre (ties to the upper centre, as their ``criteria < 0`` test);
+    3. every non-empty cluster takes its HW mean ``Σ h w / Σ h``; an empty one keeps its centre;
+    4. the two **end** centres are then shifted inwards by ``λ / (4 A)`` (``A = Σ_C h`` of that end cluster):
+       ``c_min += λ/(4 A_min)``, ``c_max −= λ/(4 A_max)``, each clamped to stay ``1e-8`` short of its
+       neighbour (an empty end cluster is put there directly; the ``1e-8`` is absolute, as in their code).
+
+    The shift of step 4 is the exact minimiser, over that end centre alone, of the end cluster's HW distortion
+    plus ``(λ/2)(c_max − c_min)``: a penalty **linear** in the diameter. It differs from Algorithm 1
+    (:func:`drhw_kmeans`, ``drhw``) in three ways: the penalty is ``λ/2 · diameter``, not ``β · diameter²``; each
+    end centre moves by a fixed amount ``λ/(4A)`` away from its own HW mean, whatever the other end does (no
+    joint 2×2 solve, so the diameter can shrink by at most ``λ/(4A_min) + λ/(4A_max)``, and λ is in units of
+    HW distortion per unit of weight); and the initialisation is the plain (not ``h``-weighted) quantiles
+    (``init="authors"``; the other scalar inits of :func:`init_centers` may be asked for, ``"random"`` with seed
+    0). ``diameter_reg = 0`` is HW K-means: :func:`hw_kmeans` with the same ``init`` (up to ties).
+
+    As in their code the returned labels are those of the last assignment (step 2), computed before the last
+    centre update; at a fixed point (the run stops early there) they are the nearest-centre labels of the
+    returned centres. Returns ``(centers, labels)``, centres ascending. Used in chapter 9 beside ``drhw``.
+    """
+    w = _as_weights(w)
+    h = _as_importance(h, w.size)
+    k = _check_k(k, w.size)
+    iters = _check_iters(iters)
+    lam = _check_beta(diameter_reg, name="diameter_reg")
+    h = h / h.mean()
+    centers = init_centers(w, k, h=h, init=init, seed=0)
+    hw = h * w
+    labels = _nearest_upper(w, centers)
+    for _ in range(iters):
+        labels = _nearest_upper(w, centers)
+        mass = np.bincount(labels, weights=h, minlength=k)
+        moment = np.bincount(labels, weights=hw, minlength=k)
+        new = np.where(mass > 0, moment / np.where(mass > 0, mass, 1.0), centers)
+        if lam > 0 and k > 1:
+            new[0] = new[1] - 1e-8 if mass[0] == 0 else new[0] + lam / (4.0 * mass[0])
+            if new[0] > new[1]:
+                new[0] = new[1] - 1e-8
+            new[-1] = new[-2] + 1e-8 if mass[-1] == 0 else new[-1] - lam / (4.0 * mass[-1])
+            if new[-1] < new[-2]:
+                new[-1] = new[-2] + 1e-8
+        if np.array_equal(new, centers):
+            break
+        centers = new
+    return centers, labels
 
 
 def kmeans(w, k: int, *, iters: int = 30, init: str = "quantile", seed: int = 0):
@@ -763,14 +827,24 @@ def _drhw(w, h, k, *, beta=None, **kw):
     return drhw_kmeans(w, h, k, beta, **kw)
 
 
+def _drhw_linear(w, h, k, *, beta=None, iters=30, init="authors", seed=None):
+    # ``beta`` carries the authors' λ (diameter_reg) so that a sweep passes one keyword to both DRHW methods;
+    # the method draws no random numbers, so ``seed`` is accepted and has no effect
+    if beta is None:
+        raise ValueError("method 'drhw_linear' needs beta=... (the authors' diameter_reg λ)")
+    return drhw_linear(w, h, k, beta, iters=iters, init=init)
+
+
 #: Scalar quantizers by name: each maps ``(w, h, k, **kw)`` to ``(centers, labels)``. ``"uniform"`` and
-#: ``"kmeans"`` ignore ``h``; ``"drhw"`` needs ``beta``; ``"hw_exact"`` is :func:`weighted_kmeans_1d`.
+#: ``"kmeans"`` ignore ``h``; ``"drhw"`` needs ``beta`` (Algorithm 1's β); ``"drhw_linear"`` needs ``beta`` too,
+#: there the authors' linear weight λ (:func:`drhw_linear`); ``"hw_exact"`` is :func:`weighted_kmeans_1d`.
 METHODS = {
     "uniform": _no_lloyd(lambda w, h, k: uniform_quantize(w, k)),
     "kmeans": lambda w, h, k, **kw: kmeans(w, k, **kw),
     "hw_kmeans": lambda w, h, k, **kw: hw_kmeans(_as_weights(w), h, k, **kw),
     "hw_exact": _no_lloyd(weighted_kmeans_1d),
     "drhw": lambda w, h, k, **kw: _drhw(_as_weights(w), h, k, **kw),
+    "drhw_linear": _drhw_linear,
 }
 
 def quantize_model(model: nn.Module, method: str = "kmeans", k: int = 4, h: dict | None = None, **kw):
