@@ -32,8 +32,8 @@ def test_seed_everything_reproduces():
     a = (rng1.normal(), np.random.rand(), torch.rand(1).item())
     rng2 = config.seed_everything(3)
     assert a == (rng2.normal(), np.random.rand(), torch.rand(1).item())
-    for bad in (-1, 1.5, "3", True):
-        with pytest.raises(ValueError, match="seed"):
+    for bad in (-1, 1.5, "3", True, None):
+        with pytest.raises((ValueError, TypeError), match="seed"):
             config.seed_everything(bad)
 
 

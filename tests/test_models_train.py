@@ -17,7 +17,7 @@ def test_mlp_shape_and_init():
 @pytest.mark.parametrize("kwargs,match", [({"in_features": 0}, "in_features"), ({"hidden": (4, -1)}, "hidden"),
                                           ({"dropout": 1.0}, "dropout"), ({"n_classes": 1.5}, "n_classes")])
 def test_mlp_validation(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         models.MLP(**kwargs)
 
 
@@ -55,13 +55,13 @@ def test_evaluate_matches_direct_computation():
 def test_fit_validation():
     x, y = _toy()
     net = models.MLP(8, (4,), 2)
-    with pytest.raises(ValueError, match="same, non-zero length"):
+    with pytest.raises(ValueError, match="y must have shape"):
         train.fit(net, x, y[:-1], progress=False)
     with pytest.raises(ValueError, match="epochs"):
         train.fit(net, x, y, epochs=0, progress=False)
     with pytest.raises(ValueError, match="non-finite"):
         train.evaluate(net, x * float("nan"), y)
-    with pytest.raises(TypeError, match="torch tensors"):
+    with pytest.raises(TypeError, match="torch tensor"):
         train.evaluate(net, x.numpy(), y)
 
 

@@ -13,6 +13,8 @@ One module per idea; each module's docstring names the chapter that uses it:
 * :mod:`poprisk.curvature` — Hessian-diagonal estimators (chapters 7–9).
 * :mod:`poprisk.prune`     — magnitude and curvature (OBD) pruning (chapter 9).
 * :mod:`poprisk.experiments` — sweep runners with on-disk model cache, tidy tables (chapter 9).
+* :mod:`poprisk.calibration` — temperature scaling and the expected calibration error (chapters 1, 9, 10).
+* :mod:`poprisk.checks`    — argument checks shared by the core modules (every public function).
 * :mod:`poprisk.tables`    — a DataFrame on the page: HTML on the site, LaTeX in the PDF (every chapter).
 
 Modules are imported lazily so that ``import poprisk`` stays cheap (no torch import until needed).
@@ -23,7 +25,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _MODULES = ("config", "plotting", "data", "models", "train", "quantize", "infotheory", "linreg", "curvature",
-            "prune", "experiments", "tables")
+            "prune", "experiments", "tables", "calibration", "checks")
 
 __all__ = ["__version__", *_MODULES]
 

@@ -4,14 +4,20 @@
   whole book executes quickly; unset (the default, used for the stored outputs) means *full* mode.
 * The device is CUDA when available, otherwise the CPU; ``POPRISK_DEVICE`` overrides it.
 * :func:`seed_everything` is the one place where Python, NumPy and torch are seeded.
+* Training runs on a fixed number of CPU threads, :func:`train_threads` (``POPRISK_THREADS``, default 1):
+  float reductions are ordered differently with 1 and 2 threads, so a network trained on a 2-core laptop
+  would otherwise differ from the same network trained on a 16-core server.
 
 The switch is read from the environment on every call, so a notebook can flip it with ``os.environ``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import sys
+import warnings
 
 import numpy as np
 
@@ -34,15 +40,69 @@ def fast_or_full(fast, full):
     return fast if is_fast() else full
 
 
-def device(prefer: str | None = None):
-    """The torch device chapters compute on: ``prefer`` or ``POPRISK_DEVICE`` if given, else cuda → cpu."""
+_ANNOUNCED: set = set()
+
+
+def in_colab() -> bool:
+    """Whether this process runs inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def device(prefer: str | None = None, *, verbose: bool | None = None):
+    """The torch device chapters compute on: ``prefer`` or ``POPRISK_DEVICE`` if given, else cuda → cpu.
+
+    On Colab (or with ``verbose=True``) the first call for each device says which one it picked, and a CPU
+    pick on Colab warns that the GPU chapters want a GPU runtime (Runtime → Change runtime type). Elsewhere
+    it is silent, so the stored pages carry no log lines.
+    """
     import torch
 
+    if prefer is not None and not isinstance(prefer, (str, torch.device)):
+        raise TypeError(f"prefer must be a device name such as 'cpu' or 'cuda', got {prefer!r}")
     name = prefer or os.environ.get("POPRISK_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device {name!r} is not a torch device name ({exc})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine")
+    verbose = in_colab() if verbose is None else verbose
+    if verbose and str(dev) not in _ANNOUNCED:
+        _ANNOUNCED.add(str(dev))
+        what = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+        print(f"poprisk: computing on {dev} ({what})")
+        if dev.type == "cpu" and in_colab():
+            warnings.warn("no GPU in this Colab runtime: the training chapters run, but slowly. "
+                          "Runtime → Change runtime type → GPU.", stacklevel=2)
     return dev
+
+
+def train_threads() -> int:
+    """The number of CPU threads every training run uses (``POPRISK_THREADS``, default 1).
+
+    Fixed, not "all cores", so that the same seed gives the same network on every machine; it is part of
+    the model cache key.
+    """
+    raw = os.environ.get("POPRISK_THREADS", "1").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"POPRISK_THREADS must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with torch using ``n`` intra-op CPU threads, then restore the previous number."""
+    import torch
+
+    from poprisk.checks import integer
+
+    n = integer(n, "n", low=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -51,9 +111,9 @@ def seed_everything(seed: int) -> np.random.Generator:
     Prefer passing the returned generator (or explicit ``torch.Generator`` objects) around over relying on
     global state: the global seeding is a safety net for third-party code.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    from poprisk.checks import seed as check_seed
+
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     try:

@@ -14,10 +14,13 @@ All loaders return a :class:`Split` of float32 feature tensors scaled to [0, 1] 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from poprisk import checks
 
 DATASETS = ("mnist_sample", "digits")
 TORCHVISION_DATASETS = ("mnist", "cifar10")
@@ -53,11 +56,11 @@ class Split:
         """A copy whose validation set is ``n_val`` examples taken out of the training pool (a fixed,
         seeded draw without replacement); the test set is unchanged and never used to choose anything."""
         pool = self.x_train.shape[0]
-        if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or not 1 <= n_val < pool:
-            raise ValueError(f"n_val must be an integer in [1, {pool - 1}], got {n_val!r}")
+        n_val = checks.integer(n_val, "n_val", low=1, high=pool - 1)
         if self.x_val is not None:
             raise ValueError("this split already has a validation set")
-        perm = torch.as_tensor(np.random.default_rng(_seed(seed)).permutation(pool), device=self.x_train.device)
+        perm = torch.as_tensor(np.random.default_rng(checks.seed(seed)).permutation(pool),
+                               device=self.x_train.device)
         val, rest = perm[:n_val], perm[n_val:]
         return Split(self.x_train[rest], self.y_train[rest], self.x_test, self.y_test, self.name,
                      self.x_train[val], self.y_train[val])
@@ -66,19 +69,13 @@ class Split:
         """A training subsample of ``n`` examples (drawn with replacement by default, as in the paper's
         protocol); the test set is unchanged."""
         pool = self.x_train.shape[0]
-        if not isinstance(n, (int, np.integer)) or n < 1 or (not replace and n > pool):
-            raise ValueError(f"n must be an integer in [1, {pool}] (or >= 1 with replace=True), got {n!r}")
-        rng = np.random.default_rng(_seed(seed))
+        replace = checks.boolean(replace, "replace")
+        n = checks.integer(n, "n", low=1, high=None if replace else pool)
+        rng = np.random.default_rng(checks.seed(seed))
         idx = rng.choice(pool, size=int(n), replace=replace)
         idx = torch.as_tensor(idx, device=self.x_train.device)
         return Split(self.x_train[idx], self.y_train[idx], self.x_test, self.y_test, self.name,
                      self.x_val, self.y_val)
-
-
-def _seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -96,20 +93,32 @@ def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:
                      f"for {TORCHVISION_DATASETS} use poprisk.data.load_torchvision(..., download=True)")
 
 
-def load_dataset(name: str = "mnist_sample", *, n_test: int = 2000, seed: int = 0, device=None) -> Split:
+#: The default test-set size of each offline data set (``n_test=None``).
+DEFAULT_N_TEST = {"mnist_sample": 2000, "digits": 597}
+
+
+def load_dataset(name: str = "mnist_sample", *, n_test: int | None = None, seed: int = 0,
+                 device=None) -> Split:
     """Load an offline data set, shuffle it with ``seed`` and split off ``n_test`` test examples.
 
     Parameters
     ----------
     name : ``"mnist_sample"`` (5,000 MNIST digits) or ``"digits"`` (1,797 8×8 digits).
-    n_test : size of the held-out test set; the rest is the training pool.
+    n_test : size of the held-out test set (default :data:`DEFAULT_N_TEST`: 2,000 and 597); the rest is
+        the training pool.
     seed : seed of the shuffle (the split is a pure function of ``name``, ``n_test`` and ``seed``).
     device : torch device of the returned tensors (default: CPU).
     """
+    if not isinstance(name, str) or name not in DATASETS:
+        _raw(name)  # raises the error that lists the data sets
+    seed = checks.seed(seed)
+    if n_test is None:
+        n_test = DEFAULT_N_TEST[name]
+    n_test = checks.integer(n_test, "n_test", low=1)
     x, y = _raw(name)
     total = len(y)
-    if not isinstance(n_test, (int, np.integer)) or not 1 <= n_test < total:
-        raise ValueError(f"n_test must be an integer in [1, {total - 1}] for {name!r}, got {n_test!r}")
+    if n_test >= total:
+        raise ValueError(f"n_test must be an integer in [1, {total - 1}] for {name!r}, got {n_test}")
     perm = np.random.default_rng(seed).permutation(total)
     x = torch.as_tensor(x[perm], dtype=torch.float32)
     y = torch.as_tensor(y[perm], dtype=torch.int64)
@@ -123,8 +132,11 @@ def load_torchvision(name: str, root: str = "data", *, download: bool = False, d
     Nothing is downloaded unless ``download=True``. Raises ``RuntimeError`` with the reason when torchvision
     is missing or the files cannot be had, so an offline run fails loudly instead of silently using less data.
     """
-    if name not in TORCHVISION_DATASETS:
+    if not isinstance(name, str) or name not in TORCHVISION_DATASETS:
         raise ValueError(f"name must be one of {TORCHVISION_DATASETS}, got {name!r}")
+    download = checks.boolean(download, "download")
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path, got {type(root).__name__}")
     try:
         import torchvision
     except Exception as exc:  # ImportError, or torchvision's operator error beside a mismatched torch

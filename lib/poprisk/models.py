@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from poprisk import checks
 
 #: Layer types whose weights the book compresses (quantizes, prunes) and whose curvature it estimates.
 COMPRESSIBLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -34,13 +35,12 @@ class MLP(nn.Module):
     def __init__(self, in_features: int = 784, hidden: Sequence[int] = (256, 256), n_classes: int = 10,
                  dropout: float = 0.2):
         super().__init__()
-        for name, value in (("in_features", in_features), ("n_classes", n_classes)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if any(not isinstance(h, int) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        in_features = checks.integer(in_features, "in_features", low=1)
+        n_classes = checks.integer(n_classes, "n_classes", low=1)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise TypeError(f"hidden must be a sequence of positive integers, got {hidden!r}")
+        hidden = [checks.integer(h, "hidden", low=1) for h in hidden]
+        dropout = checks.real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for h in hidden:
@@ -71,11 +71,9 @@ class VGGSmall(nn.Module):
 
     def __init__(self, in_channels: int = 3, n_classes: int = 10, width: float = 1.0):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("n_classes", n_classes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(width, (int, float)) or isinstance(width, bool) or not width > 0:
-            raise ValueError(f"width must be a positive number, got {width!r}")
+        in_channels = checks.integer(in_channels, "in_channels", low=1)
+        n_classes = checks.integer(n_classes, "n_classes", low=1)
+        width = checks.real(width, "width", low=0.0, low_open=True)
         layers: list[nn.Module] = []
         channels = in_channels
         for item in self.STAGES:

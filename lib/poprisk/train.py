@@ -4,6 +4,15 @@
 data set stays on the model's device and mini-batches are index slices of it, so there is no DataLoader, no
 per-sample Python work and no host↔device copy in the hot loop, and the optimizer is PyTorch's fused SGD
 (one kernel for all parameters) where the installed version has it. ``bench/train.py`` measures what that buys.
+
+Reproducibility: a call of :func:`fit` is a pure function of the model's initial weights, the data and its
+arguments on a given device and library version. The shuffling order and the data transform use a local
+generator seeded with ``seed``; dropout (which draws from torch's global generator) runs inside a forked
+copy of that generator seeded from ``seed``, so the caller's global random state is left as it was; and
+training uses the fixed number of CPU threads :func:`poprisk.config.train_threads`.
+
+:func:`evaluate` reports the mean cross-entropy, the accuracy and the expected calibration error
+(:mod:`poprisk.calibration`), and refuses a model whose outputs are not finite instead of returning NaN.
 """
 
 from __future__ import annotations
@@ -13,15 +22,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from poprisk.config import progress_bar
+from poprisk import checks
+from poprisk.config import progress_bar, torch_threads, train_threads
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """Mean cross-entropy (nats) and accuracy of a model on a data set."""
+    """Mean cross-entropy (nats), accuracy and expected calibration error (15 equal-width bins) of a model
+    on a data set."""
 
     loss: float
     accuracy: float
+    ece: float = float("nan")
 
 
 @dataclass
@@ -31,13 +43,52 @@ class History:
     epoch_loss: list[float] = field(default_factory=list)
 
 
-def _check_xy(x, y, name: str):
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name}: x and y must be torch tensors, got {type(x).__name__}, {type(y).__name__}")
-    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"{name}: x and y must have the same, non-zero length; got {x.shape[0]} and {y.shape[0]}")
+def _check_model(model, name: str):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name}: model must be a torch.nn.Module, got {type(model).__name__}")
+    params = list(model.parameters())
+    if not params:
+        raise ValueError(f"{name}: model has no parameters")
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p.detach()).all()]
+    if bad:
+        raise ValueError(f"{name}: model has non-finite weights in {bad}")
+    return params[0].device
+
+
+def _check_x(x, name: str):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: x must be a torch tensor, got {type(x).__name__}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"{name}: x must be a non-empty (N, ...) tensor with at least 2 dimensions, "
+                         f"got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: x must be a floating-point tensor, got {x.dtype}")
+    if x.requires_grad:
+        raise ValueError(f"{name}: x requires grad; pass x.detach() (the data are not parameters)")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name}: x contains non-finite values")
+
+
+def _check_xy(x, y, name: str):
+    _check_x(x, name)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name}: y must be a torch tensor, got {type(y).__name__}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"{name}: y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
+    if y.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise TypeError(f"{name}: y must hold integer class labels, got {y.dtype}")
+    if y.min() < 0:
+        raise ValueError(f"{name}: y contains negative labels")
+
+
+def _check_outputs(logits: torch.Tensor, y: torch.Tensor, name: str):
+    if logits.ndim != 2 or logits.shape[0] != y.shape[0]:
+        raise ValueError(f"{name}: the model must return logits shaped (N, C); got {tuple(logits.shape)}")
+    if int(y.max()) >= logits.shape[1]:
+        raise ValueError(f"{name}: label {int(y.max())} is outside the model's {logits.shape[1]} classes")
+    if not torch.isfinite(logits).all():
+        raise ValueError(f"{name}: the model's outputs are not finite (NaN or inf) — its weights or the "
+                         "training diverged (try a smaller lr)")
 
 
 def sgd(params, **kwargs) -> torch.optim.SGD:
@@ -62,15 +113,29 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
     with ``seed``, so the same call gives the same model (on the same device and library versions).
     ``transform(batch, generator) -> batch``, if given, is applied to every mini-batch of inputs with the same
     seeded generator (data augmentation, e.g. :func:`poprisk.experiments.augment_images` in chapter 9).
+    Dropout is seeded from ``seed`` too (see the module docstring), so two calls on copies of one model give
+    identical models. A loss that becomes non-finite stops training with a ``ValueError``.
     """
+    dev = _check_model(model, "fit")
     _check_xy(x, y, "fit")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    dev = next(model.parameters()).device
+    epochs = checks.integer(epochs, "epochs", low=1)
+    batch_size = checks.integer(batch_size, "batch_size", low=1)
+    lr = checks.real(lr, "lr", low=0.0, low_open=True)
+    momentum = checks.real(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    weight_decay = checks.real(weight_decay, "weight_decay", low=0.0)
+    seed = checks.seed(seed)
+    progress = checks.boolean(progress, "progress")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
     x, y = x.to(dev), y.to(dev)
+    devices = [dev] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch_threads(train_threads()):
+        torch.manual_seed(seed)
+        return _fit(model, x, y, epochs, batch_size, lr, momentum, weight_decay, seed, progress, desc,
+                    transform, dev)
+
+
+def _fit(model, x, y, epochs, batch_size, lr, momentum, weight_decay, seed, progress, desc, transform, dev):
     gen = torch.Generator(device="cpu").manual_seed(seed)
     opt = sgd(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
@@ -89,6 +154,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
             if transform is not None:
                 xb = transform(xb, gen)
             loss = loss_fn(model(xb), yb)
+            if not torch.isfinite(loss):
+                raise ValueError(f"fit: the training loss became {loss.item()} in epoch "
+                                 f"{len(history.epoch_loss) + 1} — training diverged (try a smaller lr)")
             loss.backward()
             opt.step()
             total += loss.detach() * yb.shape[0]
@@ -102,29 +170,38 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 4096) -> torch.Tensor:
     """The logits of ``model`` (eval mode) on ``x``, as a float32 tensor on the CPU (for calibration and
     per-example losses: chapters 1, 9 and 10)."""
-    if not isinstance(x, torch.Tensor) or x.shape[0] == 0:
-        raise ValueError("predict: x must be a non-empty torch tensor")
+    dev = _check_model(model, "predict")
+    _check_x(x, "predict")
+    batch_size = checks.integer(batch_size, "batch_size", low=1)
     was_training = model.training
     model.eval()
-    dev = next(model.parameters()).device
-    out = torch.cat([model(x[s:s + batch_size].to(dev)).float().cpu() for s in range(0, x.shape[0], batch_size)])
-    model.train(was_training)
+    try:
+        out = torch.cat([model(x[s:s + batch_size].to(dev)).float().cpu()
+                         for s in range(0, x.shape[0], batch_size)])
+    finally:
+        model.train(was_training)
+    if out.ndim != 2 or not torch.isfinite(out).all():
+        raise ValueError("predict: the model's outputs are not finite logits shaped (N, C)")
     return out
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 4096) -> Metrics:
-    """Mean cross-entropy (nats) and accuracy of ``model`` (in eval mode: dropout off) on ``(x, y)``."""
+    """Mean cross-entropy (nats), accuracy and ECE of ``model`` (in eval mode: dropout off) on ``(x, y)``."""
+    from poprisk import calibration
+
+    dev = _check_model(model, "evaluate")
     _check_xy(x, y, "evaluate")
+    batch_size = checks.integer(batch_size, "batch_size", low=1)
     was_training = model.training
     model.eval()
-    dev = next(model.parameters()).device
-    loss_sum, correct = 0.0, 0
-    for start in range(0, x.shape[0], batch_size):
-        xb, yb = x[start:start + batch_size].to(dev), y[start:start + batch_size].to(dev)
-        logits = model(xb)
-        loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
-        correct += (logits.argmax(1) == yb).sum().item()
-    model.train(was_training)
-    n = x.shape[0]
-    return Metrics(loss=loss_sum / n, accuracy=correct / n)
+    try:
+        logits = torch.cat([model(x[s:s + batch_size].to(dev)).double().cpu()
+                            for s in range(0, x.shape[0], batch_size)])
+    finally:
+        model.train(was_training)
+    y = y.cpu()
+    _check_outputs(logits, y, "evaluate")
+    loss = nn.functional.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(1) == y).double().mean().item()
+    return Metrics(loss=loss, accuracy=accuracy, ece=calibration.expected_calibration_error(logits, y))
