@@ -166,41 +166,37 @@ def _fit(model, x, y, epochs, batch_size, lr, momentum, weight_decay, seed, prog
     return history
 
 
-@torch.no_grad()
+def _forward(model: nn.Module, x: torch.Tensor, batch_size, dev) -> torch.Tensor:
+    """Logits of ``model`` in eval mode on ``x``, batch by batch, gathered on the CPU in float64."""
+    batch_size = checks.integer(batch_size, "batch_size", low=1)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return torch.cat([model(x[s:s + batch_size].to(dev)).double().cpu()
+                              for s in range(0, x.shape[0], batch_size)])
+    finally:
+        model.train(was_training)
+
+
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 4096) -> torch.Tensor:
     """The logits of ``model`` (eval mode) on ``x``, as a float32 tensor on the CPU (for calibration and
     per-example losses: chapters 1, 9 and 10)."""
     dev = _check_model(model, "predict")
     _check_x(x, "predict")
-    batch_size = checks.integer(batch_size, "batch_size", low=1)
-    was_training = model.training
-    model.eval()
-    try:
-        out = torch.cat([model(x[s:s + batch_size].to(dev)).float().cpu()
-                         for s in range(0, x.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
+    out = _forward(model, x, batch_size, dev)
     if out.ndim != 2 or not torch.isfinite(out).all():
         raise ValueError("predict: the model's outputs are not finite logits shaped (N, C)")
-    return out
+    return out.float()
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 4096) -> Metrics:
     """Mean cross-entropy (nats), accuracy and ECE of ``model`` (in eval mode: dropout off) on ``(x, y)``."""
     from poprisk import calibration
 
     dev = _check_model(model, "evaluate")
     _check_xy(x, y, "evaluate")
-    batch_size = checks.integer(batch_size, "batch_size", low=1)
-    was_training = model.training
-    model.eval()
-    try:
-        logits = torch.cat([model(x[s:s + batch_size].to(dev)).double().cpu()
-                            for s in range(0, x.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
-    y = y.cpu()
+    logits, y = _forward(model, x, batch_size, dev), y.cpu()
     _check_outputs(logits, y, "evaluate")
     loss = nn.functional.cross_entropy(logits, y).item()
     accuracy = (logits.argmax(1) == y).double().mean().item()
