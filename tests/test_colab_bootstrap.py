@@ -1,4 +1,7 @@
-"""The Colab bootstrap cell: a no-op off Colab, and on Colab a pip command that really installs poprisk.
+"""The Colab bootstrap cell: a no-op off Colab, and on Colab a pip command that really installs poprisk,
+pinned to the release tag of the one version string (every notebook names the same ref).
+
+Until ``python tools/release.py stamp`` has run on the chapters, the pinned-ref tests fail on purpose.
 
 The install is tested from the working tree into a fresh virtual environment with the cell's own command,
 the repository url replaced by the local checkout (and, offline, without dependencies or build isolation:
@@ -18,20 +21,26 @@ import types
 
 import nbformat
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FIRST_NOTEBOOK = sorted((ROOT / "book").glob("*.ipynb"))[0]
+sys.path.insert(0, str(ROOT))
+from tools.new_notebook import version  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+FIRST_NOTEBOOK = NOTEBOOKS[0]
 
 
-def bootstrap_source() -> str:
-    nb = nbformat.read(FIRST_NOTEBOOK, as_version=4)
-    return next(c.source for c in nb.cells if c.cell_type == "code")
+def bootstrap_source(path=FIRST_NOTEBOOK) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return nb.cells[0].source
 
 
-def captured_command(monkeypatch) -> list[str]:
+def captured_command(monkeypatch, path=FIRST_NOTEBOOK) -> list[str]:
     calls = []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
-    exec(bootstrap_source(), {})
+    exec(bootstrap_source(path), {})
     assert len(calls) == 1, "the bootstrap should run exactly one pip command on Colab"
     return calls[0]
 
@@ -44,13 +53,17 @@ def test_noop_outside_colab(monkeypatch):
     assert calls == []
 
 
-def test_command_installs_from_configured_repository(monkeypatch):
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_bootstrap_pins_the_release_of_the_configured_repository(monkeypatch, path):
     import yaml
 
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
-    cmd = captured_command(monkeypatch)
+    nb = nbformat.read(path, as_version=4)
+    assert "remove-cell" in nb.cells[0].metadata.get("tags", []), f"{path.name}: cell 0 is not the hidden bootstrap"
+    cmd = captured_command(monkeypatch, path)
     assert cmd[1:4] == ["-m", "pip", "install"]
-    assert cmd[-1] == f"poprisk @ git+{url}@main"
+    assert cmd[-1] == f"poprisk @ git+{url}@v{version()}", \
+        f"{path.name}: not pinned to v{version()} (run: .venv/bin/python tools/release.py stamp)"
 
 
 def test_same_command_installs_into_fresh_venv(monkeypatch, tmp_path):
@@ -64,7 +77,8 @@ def test_same_command_installs_into_fresh_venv(monkeypatch, tmp_path):
     shutil.copytree(ROOT / "lib", src / "lib", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    spec = re.sub(r"git\+\S+@main$", src.as_uri(), cmd[-1])
+    spec = re.sub(r"git\+\S+@v[\d.]+$", src.as_uri(), cmd[-1])
+    assert spec != cmd[-1], f"the bootstrap does not name a pinned ref: {cmd[-1]}"
     install = [str(python), *cmd[1:-1], "--no-deps", "--no-build-isolation", spec]
     # Dependencies (and the build backend) come from the book's environment; poprisk itself must come from
     # the fresh install.

@@ -1,0 +1,94 @@
+"""tools/release.py: stamping is idempotent and touches only cell 0 and the notebook metadata; a release
+updates the version, the changelog and CITATION.cff consistently (all on copies in a temporary folder)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools import release  # noqa: E402
+from tools.new_notebook import bootstrap_source, version  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "book").glob("ch*.ipynb"))
+
+
+@pytest.fixture()
+def copies(tmp_path):
+    for path in NOTEBOOKS:
+        shutil.copy(path, tmp_path / path.name)
+    return sorted(tmp_path.glob("*.ipynb"))
+
+
+def test_stamp_touches_only_cell0_and_metadata_and_is_idempotent(copies):
+    originals = {p: json.loads(p.read_text()) for p in copies}
+    release.stamp(copies, "v9.8.7")
+    first = {p: p.read_text() for p in copies}
+    assert release.stamp(copies, "v9.8.7") == [], "a second stamp changed files"
+    assert {p: p.read_text() for p in copies} == first
+    for path in copies:
+        new, old = json.loads(path.read_text()), originals[path]
+        boot = 1 if "google.colab" in "".join(old["cells"][0]["source"]) else 0
+        assert new["cells"][1:] == old["cells"][boot:], f"{path.name}: a cell other than cell 0 changed"
+        assert {k: v for k, v in new.items() if k not in ("cells", "metadata")} == \
+            {k: v for k, v in old.items() if k not in ("cells", "metadata")}
+        assert "@v9.8.7" in "".join(new["cells"][0]["source"])
+        assert "remove-cell" in new["cells"][0]["metadata"]["tags"]
+        assert (new["metadata"].get("accelerator") == "GPU") == release.wants_gpu(path)
+    assert release.unstamped(copies, "v9.8.7") == []
+    assert release.unstamped(copies, "v0.0.1"), "check must notice a notebook pinned to another ref"
+
+
+def test_gpu_chapters_get_colab_gpu_runtime(copies):
+    release.stamp(copies, "v1.0.0")
+    gpu = {p.name.split("_")[0] for p in copies if nbformat.read(p, 4).metadata.get("colab", {}).get("gpuType")}
+    assert gpu == {p.name.split("_")[0] for p in copies} & set(release.GPU_CHAPTERS)
+    assert {"ch01", "ch07", "ch08", "ch09"} <= gpu
+
+
+def test_stamp_inserts_a_missing_bootstrap(tmp_path):
+    path = tmp_path / "ch10_new.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 10. New")]), path)
+    release.stamp([path], "v1.2.3")
+    nb = nbformat.read(path, 4)
+    assert nb.cells[0].source == bootstrap_source(ref="v1.2.3") and nb.cells[1].source == "# 10. New"
+    assert nb.metadata["accelerator"] == "GPU"
+
+
+def test_release_updates_version_changelog_citation(tmp_path, monkeypatch):
+    for name in ("CHANGELOG.md", "CITATION.cff"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    init = tmp_path / "__init__.py"
+    shutil.copy(ROOT / "lib" / "poprisk" / "__init__.py", init)
+    nb = tmp_path / "ch01_x.ipynb"
+    shutil.copy(NOTEBOOKS[0], nb)
+    monkeypatch.setattr(release, "INIT", init)
+    monkeypatch.setattr(release, "CHANGELOG", tmp_path / "CHANGELOG.md")
+    monkeypatch.setattr(release, "CITATION", tmp_path / "CITATION.cff")
+    monkeypatch.setattr(release, "book_notebooks", lambda: [nb])
+    with pytest.raises(ValueError, match="VERSION"):
+        release.release("v1.2", tag=False)
+    assert release.release("3.4.5", tag=False, date="2030-01-02") == "v3.4.5"
+    assert '__version__ = "3.4.5"' in init.read_text()
+    log = (tmp_path / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]\n\n## [3.4.5] - 2030-01-02" in log
+    cff = yaml.safe_load((tmp_path / "CITATION.cff").read_text())
+    assert cff["version"] == "3.4.5" and str(cff["date-released"]) == "2030-01-02"
+    assert "@v3.4.5" in nbformat.read(nb, 4).cells[0].source
+    release.release("3.4.5", tag=False, date="2030-01-02")  # again: nothing doubles
+    assert (tmp_path / "CHANGELOG.md").read_text() == log
+
+
+def test_one_version_string():
+    import poprisk
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert poprisk.__version__ == version() == cff["version"]
+    assert 'version = { attr = "poprisk.__version__" }' in (ROOT / "pyproject.toml").read_text()
