@@ -14,6 +14,7 @@ One module per idea; each module's docstring names the chapter that uses it:
 * :mod:`poprisk.prune`     — magnitude and curvature (OBD) pruning (chapter 9).
 * :mod:`poprisk.experiments` — sweep runners with on-disk model cache, tidy tables (chapter 9).
 * :mod:`poprisk.calibration` — temperature scaling and the expected calibration error (chapters 1, 9, 10).
+* :mod:`poprisk.protocol`  — the authors' protocol vs the book's; the calibration split of a loss change (ch. 9).
 * :mod:`poprisk.checks`    — argument checks shared by the core modules (every public function).
 * :mod:`poprisk.tables`    — a DataFrame on the page: HTML on the site, LaTeX in the PDF (every chapter).
 
@@ -25,7 +26,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _MODULES = ("config", "plotting", "data", "models", "train", "quantize", "infotheory", "linreg", "curvature",
-            "prune", "experiments", "tables", "calibration", "checks")
+            "prune", "experiments", "tables", "calibration", "checks", "protocol")
 
 __all__ = ["__version__", *_MODULES]
 
