@@ -50,3 +50,73 @@ def labelled(ax, xlabel: str, ylabel: str, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+# ------------------------------------------------------- chapters 1 and 9: calibration and sweep figures
+
+
+def log_axis(ax, ticks, axis: str = "x", fmt: str = "{:g}"):
+    """A log-scaled axis with labels only at ``ticks`` (no minor labels, which collide on short ranges).
+
+    ``ticks``: positive numbers inside the data range; ``fmt`` formats each label. Chapters 1 and 9 use it
+    for the compression-ratio axis.
+    """
+    import numpy as np
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    ticks = np.asarray(ticks, dtype=float).reshape(-1)
+    if ticks.size == 0 or not np.all(np.isfinite(ticks) & (ticks > 0)):
+        raise ValueError(f"ticks must be finite positive numbers (at least one), got {ticks!r}")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_major_locator(FixedLocator(ticks))
+    target.set_minor_locator(NullLocator())
+    target.set_minor_formatter(NullFormatter())
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(ticks, [fmt.format(t) for t in ticks])
+    return ax
+
+
+def interval_plot(ax, frame, x: str, y: str, lo: str, hi: str, **kwargs):
+    """Plot ``frame[y]`` against ``frame[x]`` (sorted by ``x``) with the interval ``[frame[lo], frame[hi]]``
+    as error bars; extra keyword arguments go to ``ax.errorbar``. Rows with a missing interval get no bar.
+    Chapter 9 draws every sweep this way (mean and interval per setting)."""
+    import numpy as np
+
+    missing = [c for c in (x, y, lo, hi) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the columns {missing}")
+    if len(frame) == 0:
+        raise ValueError("frame has no rows to plot")
+    f = frame.sort_values(x)
+    mid = f[y].to_numpy(float)
+    err = np.vstack([mid - f[lo].to_numpy(float), f[hi].to_numpy(float) - mid])
+    if np.any(err < -1e-12):
+        raise ValueError(f"the interval [{lo}, {hi}] does not contain {y} in every row")
+    kwargs.setdefault("capsize", 3)
+    return ax.errorbar(f[x].to_numpy(float), mid, yerr=np.nan_to_num(np.clip(err, 0, None)), **kwargs)
+
+
+def reliability_diagram(ax, curves, *, min_count: int = 1):
+    """Reliability diagram: for each ``label → curve`` of ``curves`` (DataFrames from
+    :func:`poprisk.calibration.reliability_curve`), the accuracy of each confidence bin against its mean
+    confidence, over the diagonal of perfect calibration. Bins with fewer than ``min_count`` examples are
+    left out. Points below the diagonal are over-confident (chapters 1 and 9)."""
+    if not hasattr(curves, "items") or len(curves) == 0:
+        raise ValueError("curves must be a non-empty mapping from label to reliability_curve DataFrame")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise ValueError(f"min_count must be a positive integer, got {min_count!r}")
+    ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="perfectly calibrated")
+    markers = "osD^v<>"
+    for i, (label, curve) in enumerate(curves.items()):
+        missing = [c for c in ("confidence", "accuracy", "count") if c not in curve.columns]
+        if missing:
+            raise ValueError(f"curve {label!r} lacks the columns {missing}")
+        keep = curve[curve["count"] >= min_count]
+        ax.plot(keep["confidence"], keep["accuracy"], marker=markers[i % len(markers)], label=str(label))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    labelled(ax, "confidence (mean top-class probability in the bin)", "accuracy in the bin")
+    return ax
