@@ -17,6 +17,8 @@ One module per idea; each module's docstring names the chapter that uses it:
 * :mod:`poprisk.protocol`  — the authors' protocol vs the book's; the calibration split of a loss change (ch. 9).
 * :mod:`poprisk.checks`    — argument checks shared by the core modules (every public function).
 * :mod:`poprisk.tables`    — a DataFrame on the page: HTML on the site, LaTeX in the PDF (every chapter).
+* :mod:`poprisk.bounds`    — Occam / PAC-Bayes bounds, kl inverse, prefix code lengths of networks (chapter 10).
+* :mod:`poprisk.subspace`  — random-subspace training, quantized and coded coordinates (chapter 10).
 
 Modules are imported lazily so that ``import poprisk`` stays cheap (no torch import until needed).
 """
@@ -26,7 +28,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _MODULES = ("config", "plotting", "data", "models", "train", "quantize", "infotheory", "linreg", "curvature",
-            "prune", "experiments", "tables", "calibration", "checks", "protocol")
+            "prune", "experiments", "tables", "calibration", "checks", "protocol", "bounds", "subspace")
 
 __all__ = ["__version__", *_MODULES]
 

@@ -1,0 +1,237 @@
+"""Training a network in a random low-dimensional subspace, then quantizing and coding its coordinates
+(chapter 10).
+
+Intrinsic-dimension training (Li et al. 2018): the ``d`` weights of a network are ``w = w₀ + A u``, where
+``w₀`` is its random initialisation and ``A ∈ ℝ^{d×m}`` a fixed random projection, both drawn from seeds
+chosen before the data are seen; only the ``m ≪ d`` coordinates ``u`` are trained. Lotfi et al. (2022) then
+quantize ``u`` to ``K`` shared values and entropy-code it: the network is described by ``m``, ``K``, the
+codebook and the labels — a few hundred to a few thousand bits instead of ``32 d`` — which is what the Occam
+bound of :mod:`poprisk.bounds` charges.
+
+* :func:`sparse_projection` — the very sparse random projection of Li et al.: each column has
+  ``t = ⌈√d⌉`` entries ``±1`` at uniformly drawn rows (a repeated row adds up), scaled to unit norm, so
+  ``‖A u‖ ≈ ‖u‖`` and a product costs ``O(m √d)``.
+* :class:`Subspace` — a network architecture, its ``w₀`` and ``A``: ``weights(u)``, ``forward(u, x)`` (a
+  functional call, so gradients reach ``u`` only) and ``materialize(u)`` (an ordinary module, for
+  :func:`poprisk.train.evaluate`).
+* :func:`fit_subspace` — Adam on the training cross-entropy over ``u``, seeded mini-batches.
+* :func:`quantize_coordinates` — the exact 1-D K-means of ``u`` (:func:`poprisk.quantize.weighted_kmeans_1d`),
+  the ``K`` centres fine-tuned on the training loss with the labels fixed (the network is then
+  ``w₀ + Σ_k c_k A 1[labels = k]``: a ``K``-dimensional problem), rounded to float16 — the values the code
+  stores — and the description length of the result (:func:`description_bits`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from poprisk import bounds, quantize
+
+__all__ = [
+    "QuantizedCoordinates",
+    "Subspace",
+    "description_bits",
+    "fit_subspace",
+    "quantize_coordinates",
+    "sparse_projection",
+]
+
+#: Bits per stored codebook value: the centres are rounded to IEEE half precision.
+VALUE_BITS = 16
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def sparse_projection(d: int, m: int, seed: int) -> torch.Tensor:
+    """A ``(d, m)`` float32 sparse CSR matrix: column ``j`` has ``⌈√d⌉`` entries ``±1`` at rows drawn
+    uniformly (with replacement; repeats add up) from a generator seeded with ``seed``, divided by the
+    column's norm. A pure function of ``(d, m, seed)``."""
+    d, m = _positive_int(d, "d"), _positive_int(m, "m")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(int(seed))
+    t = math.isqrt(d - 1) + 1 if d > 1 else 1
+    rows = rng.integers(0, d, size=m * t)
+    cols = np.repeat(np.arange(m), t)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=m * t)
+    with warnings.catch_warnings():  # torch's notes that sparse checks are off and CSR is "beta"
+        warnings.simplefilter("ignore", UserWarning)
+        coo = torch.sparse_coo_tensor(torch.as_tensor(np.stack([rows, cols])), torch.as_tensor(signs),
+                                      (d, m), dtype=torch.float64).coalesce()
+        idx, val = coo.indices(), coo.values()
+        norms = torch.zeros(m, dtype=torch.float64).index_add_(0, idx[1], val * val).sqrt()
+        # a column whose repeats all cancelled keeps norm 0; it contributes nothing (probability ~0)
+        val = val / torch.where(norms > 0, norms, torch.ones_like(norms))[idx[1]]
+        keep = val != 0
+        out = torch.sparse_coo_tensor(idx[:, keep], val[keep].float(), (d, m)).coalesce()
+        return out.to_sparse_csr()
+
+
+@dataclass
+class Subspace:
+    """The network ``template`` restricted to ``w₀ + A u``: ``w₀`` its parameters at construction (all of
+    them, biases included, in ``named_parameters`` order), ``A = sparse_projection(d, m, seed)``."""
+
+    template: nn.Module
+    w0: torch.Tensor
+    projection: torch.Tensor
+    seed: int
+
+    @classmethod
+    def build(cls, model: nn.Module, m: int, seed: int = 0) -> Subspace:
+        """The subspace of dimension ``m`` around ``model``'s current parameters (seed torch before building
+        ``model`` to fix ``w₀``). The model is copied, put in eval mode and never trained."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        template = copy.deepcopy(model).cpu().eval()
+        w0 = torch.cat([p.detach().float().reshape(-1) for p in template.parameters()])
+        return cls(template, w0, sparse_projection(w0.numel(), m, seed), int(seed))
+
+    @property
+    def dim(self) -> int:
+        """The number ``m`` of trained coordinates."""
+        return int(self.projection.shape[1])
+
+    def _check(self, u: torch.Tensor) -> torch.Tensor:
+        if not isinstance(u, torch.Tensor) or u.shape != (self.dim,):
+            raise ValueError(f"u must be a tensor of shape ({self.dim},), got "
+                             f"{getattr(u, 'shape', type(u).__name__)}")
+        return u.float()
+
+    def weights(self, u: torch.Tensor) -> torch.Tensor:
+        """The flat parameter vector ``w₀ + A u`` (differentiable in ``u``)."""
+        return self.w0 + (self.projection @ self._check(u)[:, None])[:, 0]
+
+    def _params(self, flat: torch.Tensor) -> dict:
+        out, start = {}, 0
+        for name, p in self.template.named_parameters():
+            out[name] = flat[start:start + p.numel()].view(p.shape)
+            start += p.numel()
+        return out
+
+    def forward(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the network with parameters ``w₀ + A u`` on ``x`` (eval mode: no dropout)."""
+        return torch.func.functional_call(self.template, self._params(self.weights(u)), (x,))
+
+    def materialize(self, u: torch.Tensor) -> nn.Module:
+        """An ordinary module (eval mode, CPU) holding the parameters ``w₀ + A u``."""
+        model = copy.deepcopy(self.template)
+        with torch.no_grad():
+            for name, value in self._params(self.weights(u.detach())).items():
+                model.get_parameter(name).copy_(value)
+        return model.eval()
+
+
+def _check_xy(x, y):
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.shape[0] != y.shape[0] \
+            or x.shape[0] == 0:
+        raise ValueError("x and y must be tensors with the same, non-zero number of rows")
+
+
+def fit_subspace(space: Subspace, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 30,
+                 batch_size: int = 250, lr: float = 0.05, seed: int = 0) -> tuple[torch.Tensor, list[float]]:
+    """Train the coordinates ``u`` (from 0, i.e. from ``w₀``) with Adam on the mean cross-entropy,
+    shuffling with a generator seeded by ``seed``. Returns ``u`` and the per-epoch mean training loss."""
+    if not isinstance(space, Subspace):
+        raise TypeError(f"space must be a Subspace, got {type(space).__name__}")
+    _check_xy(x, y)
+    epochs, batch_size = _positive_int(epochs, "epochs"), _positive_int(batch_size, "batch_size")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    x, y = x.cpu().float(), y.cpu()
+    u = torch.zeros(space.dim, requires_grad=True)
+    opt = torch.optim.Adam([u], lr=lr)
+    gen = torch.Generator().manual_seed(int(seed))
+    history = []
+    for _ in range(epochs):
+        order = torch.randperm(x.shape[0], generator=gen)
+        total = 0.0
+        for start in range(0, x.shape[0], batch_size):
+            idx = order[start:start + batch_size]
+            loss = nn.functional.cross_entropy(space.forward(u, x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * idx.numel()
+        history.append(total / x.shape[0])
+    return u.detach(), history
+
+
+@dataclass(frozen=True)
+class QuantizedCoordinates:
+    """``u`` quantized: float16-representable ``centers`` (``K``), ``labels`` (``m``), the two-part code of
+    the labels and centres, and the full description length in bits (:func:`description_bits`)."""
+
+    centers: np.ndarray
+    labels: np.ndarray
+    code: bounds.CodeLength
+    bits: int
+
+    @property
+    def u(self) -> torch.Tensor:
+        """The quantized coordinates ``centers[labels]`` (float32)."""
+        return torch.as_tensor(self.centers[self.labels], dtype=torch.float32)
+
+
+def description_bits(m: int, code: bounds.CodeLength) -> int:
+    """Length of the prefix code of a quantized subspace network: ``m`` in Elias gamma, then the two-part
+    code of its coordinates (``K`` in Elias gamma, ``K`` float16 centres, counts, labels). The architecture,
+    ``w₀`` and the projection are fixed by seeds chosen before the data, so they cost nothing."""
+    return bounds.elias_gamma_bits(_positive_int(m, "m")) + code.total
+
+
+def quantize_coordinates(space: Subspace, u: torch.Tensor, k: int, x: torch.Tensor, y: torch.Tensor, *,
+                         epochs: int = 10, lr: float = 0.01, batch_size: int = 250,
+                         seed: int = 0) -> QuantizedCoordinates:
+    """Quantize ``u`` to ``k`` values and code the result.
+
+    Start from the exact 1-D K-means of ``u``; then ``epochs`` of quantization-aware training on ``(x, y)``
+    (``epochs=0``: plain K-means): the network sees ``c[k(u)]``, each coordinate's nearest centre, while
+    the gradient updates both the centres ``c`` and — through the straight-through estimator (the
+    quantizer's derivative taken as 1) — the continuous ``u``. Finally the centres are rounded to float16
+    and every coordinate is sent to its nearest rounded centre.
+    """
+    if not isinstance(space, Subspace):
+        raise TypeError(f"space must be a Subspace, got {type(space).__name__}")
+    u = space._check(u).detach()
+    k = _positive_int(k, "k")
+    _check_xy(x, y)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    centers, _ = quantize.weighted_kmeans_1d(u.double().numpy(), None, k)
+    if epochs:
+        x, y = x.cpu().float(), y.cpu()
+        c = torch.as_tensor(centers, dtype=torch.float32).clone().requires_grad_(True)
+        v = u.clone().requires_grad_(True)
+        opt = torch.optim.Adam([c, v], lr=lr)
+        gen = torch.Generator().manual_seed(int(seed))
+        for _ in range(int(epochs)):
+            order = torch.randperm(x.shape[0], generator=gen)
+            for start in range(0, x.shape[0], batch_size):
+                idx = order[start:start + batch_size]
+                with torch.no_grad():
+                    lab = (v[:, None] - c[None, :]).abs().argmin(1)
+                # value c[lab]; gradient to c through the index and to v straight through
+                q = c[lab] + (v - v.detach())
+                loss = nn.functional.cross_entropy(space.forward(q, x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        centers, u = c.detach().double().numpy(), v.detach()
+    values = np.unique(centers.astype(np.float16)).astype(np.float64)
+    labels = quantize.assign(u.double().numpy(), values)
+    used, labels = np.unique(labels, return_inverse=True)
+    values, labels = values[used], labels.reshape(-1).astype(np.int64)
+    code = bounds.two_part_code(values[labels].astype(np.float16), value_bits=VALUE_BITS)
+    return QuantizedCoordinates(values, labels, code, description_bits(space.dim, code))

@@ -1,0 +1,161 @@
+"""Tests of poprisk.bounds against independent computations (scipy, brute force, Monte Carlo)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from poprisk import bounds
+from scipy import optimize, special, stats
+
+
+def scipy_kl(q, p):
+    return float(special.rel_entr(q, p) + special.rel_entr(1 - q, 1 - p))
+
+
+def scipy_kl_inverse(q, c):
+    if c == 0:
+        return q
+    return optimize.brentq(lambda p: scipy_kl(q, p) - c, q, 1 - 1e-300, xtol=1e-14)
+
+
+probs = st.floats(0.0, 0.99, allow_nan=False)
+
+
+@given(probs, st.floats(0.001, 0.999))
+def test_binary_kl_matches_scipy(q, p):
+    assert bounds.binary_kl(q, p) == pytest.approx(scipy_kl(q, p), rel=1e-10, abs=1e-12)
+
+
+@given(probs, st.floats(1e-4, 5.0))
+@settings(max_examples=60)
+def test_kl_inverse_matches_scipy_and_is_conservative(q, c):
+    p = bounds.kl_inverse_upper(q, c)
+    ref = scipy_kl_inverse(q, c)
+    assert p == pytest.approx(ref, abs=1e-9)
+    assert p >= q
+    # the returned value is at or just above the exact inverse: kl is at least c there (or p = 1)
+    assert p >= ref - 1e-13
+
+
+def test_kl_inverse_closed_form_at_zero_training_error():
+    for c in (0.01, 0.3, 2.0):
+        assert bounds.kl_inverse_upper(0.0, c) == pytest.approx(-math.expm1(-c), abs=1e-10)
+    assert bounds.kl_inverse_upper(0.2, 0.0) == 0.2
+
+
+@given(probs, st.floats(0.0, 1e5), st.integers(10, 10**6))
+@settings(max_examples=60)
+def test_occam_forms_are_ordered(q, bits, n):
+    kl_form = bounds.occam_bound(q, bits, n, 0.05)
+    assert q <= kl_form <= bounds.occam_hoeffding_bound(q, bits, n, 0.05) + 1e-9
+    # PAC-Bayes with the point-mass KL = bits·log 2 pays log(2√n) more than Occam
+    assert bounds.pac_bayes_kl_bound(q, bits * math.log(2), n, 0.05) >= kl_form - 1e-12
+
+
+def test_occam_bound_holds_with_probability_one_minus_delta():
+    """A countable class: hypothesis j (code length j + 1 bits) has true error p_j. The bound must hold
+    for all of them at once on at least a 1 − δ fraction of samples."""
+    rng = np.random.default_rng(0)
+    n, delta, reps = 200, 0.1, 2000
+    p = np.linspace(0.05, 0.5, 12)
+    lengths = np.arange(1, p.size + 1)  # Kraft: Σ 2^{-l} < 1
+    errs = rng.binomial(n, p, size=(reps, p.size)) / n
+    fail = 0
+    for row in errs:
+        fail += any(bounds.occam_bound(q, b, n, delta) < pj for q, b, pj in zip(row, lengths, p))
+    assert fail / reps <= delta
+
+
+def test_occam_bound_is_not_loose_for_one_hypothesis():
+    """With one hypothesis (0 bits) the bound is a Chernoff bound: its failure rate is a sizeable
+    fraction of δ, i.e. it is not vacuous by construction."""
+    rng = np.random.default_rng(1)
+    n, delta, p = 500, 0.2, 0.3
+    q = rng.binomial(n, p, size=4000) / n
+    fail = np.mean([bounds.occam_bound(v, 0, n, delta) < p for v in q])
+    assert 0.005 < fail <= delta
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="q"):
+        bounds.binary_kl(1.5, 0.5)
+    with pytest.raises(TypeError, match="train_error"):
+        bounds.occam_bound("0.1", 10, 100)
+    with pytest.raises(ValueError, match="delta"):
+        bounds.occam_bound(0.1, 10, 100, delta=0.0)
+    with pytest.raises(ValueError, match="n"):
+        bounds.occam_bound(0.1, 10, 0)
+    with pytest.raises(ValueError, match="code_bits"):
+        bounds.occam_bound(0.1, -1, 100)
+    with pytest.raises(ValueError, match="k"):
+        bounds.elias_gamma_bits(0)
+    with pytest.raises(ValueError, match="counts"):
+        bounds.log2_multinomial([1.5, 2])
+    with pytest.raises(ValueError, match="values"):
+        bounds.two_part_code([np.nan, 1.0])
+    with pytest.raises(TypeError, match="model"):
+        bounds.network_code_bits(np.zeros(3))
+
+
+def elias_gamma_codeword(k):
+    b = bin(k)[2:]
+    return "0" * (len(b) - 1) + b
+
+
+@given(st.integers(1, 10**12))
+def test_elias_gamma_length(k):
+    assert bounds.elias_gamma_bits(k) == len(elias_gamma_codeword(k))
+
+
+def test_elias_gamma_is_prefix_free_and_satisfies_kraft():
+    words = [elias_gamma_codeword(k) for k in range(1, 300)]
+    assert not any(a != b and b.startswith(a) for a in words for b in words)
+    assert sum(2.0 ** -bounds.elias_gamma_bits(k) for k in range(1, 10**5)) <= 1.0
+
+
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=6))
+def test_log2_multinomial_matches_scipy(counts):
+    n = sum(counts)
+    ref = math.log2(math.factorial(n)) - sum(math.log2(math.factorial(c)) for c in counts)
+    assert bounds.log2_multinomial(np.array(counts)) == pytest.approx(ref, abs=1e-8)
+
+
+def test_multinomial_counts_sequences_by_enumeration():
+    labels = (0, 0, 1, 2, 2, 2)
+    perms = set(itertools.permutations(labels))
+    assert 2 ** bounds.log2_multinomial(np.bincount(labels)) == pytest.approx(len(perms))
+    assert bounds.composition_bits(6, 3) == math.ceil(math.log2(sum(
+        1 for c in itertools.product(range(1, 7), repeat=3) if sum(c) == 6)))
+
+
+@given(st.lists(st.integers(0, 7), min_size=1, max_size=400))
+def test_two_part_code_is_below_entropy_estimate_plus_header(labels):
+    lab = np.array(labels)
+    code = bounds.two_part_code(lab.astype(np.float32) / 8)
+    _, counts = np.unique(lab, return_counts=True)
+    p = counts / lab.size
+    empirical = lab.size * float(stats.entropy(p, base=2))
+    assert code.k == counts.size and code.n == lab.size
+    assert code.labels <= empirical + 1 + 1e-9  # log multinomial <= n Ĥ
+    assert code.total <= code.entropy_bits + code.header + code.counts + 1 + 1e-9
+    assert code.entropy_bits == pytest.approx(empirical + 32 * counts.size)
+
+
+def test_network_code_bits_counts_quantized_and_raw_tensors():
+    layer = torch.nn.Linear(50, 4)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([-0.5, 0.25])[torch.arange(200) % 2].reshape(4, 50))
+    out = bounds.network_code_bits(layer)
+    two = bounds.two_part_code(layer.weight.detach().numpy())
+    assert out["weight"] == 1 + two.total and two.k == 2
+    assert out["bias"] == 1 + 32 * 4  # 4 distinct random values: raw float32 is cheaper
+    with torch.no_grad():
+        layer.bias.zero_()
+    assert bounds.network_code_bits(layer)["bias"] == 1 + 1 + 32  # one value: gamma(1) + codebook
+    assert out["total"] == out["weight"] + out["bias"]

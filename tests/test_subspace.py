@@ -1,0 +1,104 @@
+"""Tests of poprisk.subspace: the projection, the functional network, training and coordinate coding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from poprisk import bounds, models, quantize, subspace
+from torch import nn
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 20, generator=gen)
+    y = (x[:, :3].sum(1) > 0).long() + (x[:, 3] > 0.5).long()
+    torch.manual_seed(0)
+    return models.MLP(in_features=20, hidden=(16,), n_classes=3, dropout=0.0), x, y
+
+
+def test_sparse_projection_columns():
+    d, m = 2000, 30
+    a = subspace.sparse_projection(d, m, seed=3)
+    dense = a.to_dense().double()
+    assert dense.shape == (d, m)
+    assert torch.allclose(dense.norm(dim=0), torch.ones(m, dtype=torch.float64), atol=1e-6)
+    t = math.isqrt(d - 1) + 1
+    assert ((dense != 0).sum(0) <= t).all()
+    assert torch.equal(dense, subspace.sparse_projection(d, m, seed=3).to_dense().double())
+    assert not torch.equal(dense, subspace.sparse_projection(d, m, seed=4).to_dense().double())
+    gram = dense.T @ dense
+    off = gram - torch.diag(torch.diag(gram))
+    assert off.abs().max() < 0.35  # nearly orthogonal columns: ‖Au‖ ≈ ‖u‖
+
+
+def test_weights_forward_and_gradient_match_an_independent_computation(tiny):
+    model, x, y = tiny
+    space = subspace.Subspace.build(model, 12, seed=1)
+    w0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    assert torch.equal(space.weights(torch.zeros(12)), w0)
+    u = torch.randn(12, generator=torch.Generator().manual_seed(2)) * 0.3
+    net = space.materialize(u)
+    assert torch.allclose(net(x), space.forward(u, x), atol=1e-5)
+    # ∂L/∂u = Aᵀ ∂L/∂w, with ∂L/∂w taken from the ordinary module
+    nn.functional.cross_entropy(net(x), y).backward()
+    grad_w = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+    expected = space.projection.to_dense().T @ grad_w
+    uu = u.clone().requires_grad_(True)
+    nn.functional.cross_entropy(space.forward(uu, x), y).backward()
+    assert torch.allclose(uu.grad, expected, atol=1e-5)
+
+
+def test_fit_subspace_lowers_the_loss_and_is_deterministic(tiny):
+    model, x, y = tiny
+    space = subspace.Subspace.build(model, 40, seed=0)
+    u1, hist = subspace.fit_subspace(space, x, y, epochs=15, batch_size=50, lr=0.05, seed=0)
+    u2, _ = subspace.fit_subspace(space, x, y, epochs=15, batch_size=50, lr=0.05, seed=0)
+    assert torch.equal(u1, u2)
+    start = nn.functional.cross_entropy(space.forward(torch.zeros(40), x), y).item()
+    assert hist[-1] < 0.8 * start
+
+
+def test_quantize_coordinates_code_and_values(tiny):
+    model, x, y = tiny
+    space = subspace.Subspace.build(model, 40, seed=0)
+    u, _ = subspace.fit_subspace(space, x, y, epochs=15, batch_size=50, lr=0.05)
+    plain = subspace.quantize_coordinates(space, u, 4, x, y, epochs=0)
+    centers, _ = quantize.weighted_kmeans_1d(u.double().numpy(), None, 4)
+    assert np.array_equal(plain.centers, np.unique(centers.astype(np.float16)).astype(np.float64))
+    assert np.array_equal(plain.centers.astype(np.float16).astype(np.float64), plain.centers)
+    assert plain.labels.shape == (40,) and plain.labels.max() < plain.code.k <= 4
+    assert np.array_equal(plain.labels, quantize.assign(u.double().numpy(), plain.centers))
+    assert plain.bits == bounds.elias_gamma_bits(40) + plain.code.total
+    assert plain.code.codebook == 16 * plain.code.k
+    # a vanishing learning rate leaves K-means as it is: the training loop changes nothing else
+    still = subspace.quantize_coordinates(space, u, 4, x, y, epochs=2, lr=1e-12, batch_size=50)
+    assert np.array_equal(still.centers, plain.centers)
+    assert np.array_equal(still.labels, plain.labels)
+    # at one bit the quantization loss is large and quantization-aware training recovers part of it
+    two = subspace.quantize_coordinates(space, u, 2, x, y, epochs=0)
+    qat = subspace.quantize_coordinates(space, u, 2, x, y, epochs=30, lr=0.01, batch_size=50)
+    ce = [nn.functional.cross_entropy(space.forward(q.u, x), y).item() for q in (two, qat)]
+    assert ce[1] < ce[0]
+
+
+def test_bad_input(tiny):
+    model, x, y = tiny
+    with pytest.raises(ValueError, match="m"):
+        subspace.sparse_projection(100, 0, 0)
+    with pytest.raises(ValueError, match="seed"):
+        subspace.sparse_projection(100, 3, -1)
+    with pytest.raises(TypeError, match="model"):
+        subspace.Subspace.build("mlp", 3)
+    space = subspace.Subspace.build(model, 5)
+    with pytest.raises(ValueError, match="u must be"):
+        space.forward(torch.zeros(4), x)
+    with pytest.raises(ValueError, match="x and y"):
+        subspace.fit_subspace(space, x, y[:10])
+    with pytest.raises(ValueError, match="epochs"):
+        subspace.quantize_coordinates(space, torch.zeros(5), 2, x, y, epochs=-1)
+    with pytest.raises(ValueError, match="lr"):
+        subspace.fit_subspace(space, x, y, lr=0)
