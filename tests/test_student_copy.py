@@ -1,4 +1,5 @@
-"""`make student` strips every solution and leaves a stub for every removed computational solution."""
+"""`make student` strips every solution, leaves a stub for every removed computational solution and a "Your
+answer" cell after every exercise, all named by the site's exercise numbers ("Exercise 5")."""
 
 from __future__ import annotations
 
@@ -12,16 +13,22 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools.student_copy import strip_notebook  # noqa: E402
+from tools.colab_notebooks import site_index  # noqa: E402
+from tools.student_copy import exercise_names, strip_notebook  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def student_dir(tmp_path_factory):
+def names(built_site):
+    return exercise_names(site_index(built_site[0]))
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory, built_site):
     out = tmp_path_factory.mktemp("student")
-    subprocess.run([sys.executable, str(ROOT / "tools" / "student_copy.py"), "--out", str(out)], check=True,
-                   capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "student_copy.py"), "--out", str(out),
+                    "--site", str(built_site[0])], check=True, capture_output=True)
     return out
 
 
@@ -39,16 +46,35 @@ def test_no_solution_survives(path, student_dir):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_every_stub_has_a_solution(path, student_dir):
+def test_every_stub_has_a_solution(path, student_dir, names):
     instructor = nbformat.read(path, as_version=4)
     student = nbformat.read(student_dir / path.name, as_version=4)
-    stubs = re.findall(r'NotImplementedError\("Exercise (\S+):', "\n".join(c.source for c in student.cells))
+    label_of = {name: label for label, name in names.items()}
+    shown = re.findall(r'NotImplementedError\("(Exercise \d+):', "\n".join(c.source for c in student.cells))
+    every = "".join(c.source for c in student.cells).count("NotImplementedError")
+    assert every == len(shown), f"{path.name}: a stub not named by the site's exercise number"
+    stubs = [label_of[n] for n in shown]
     text = "\n".join(c.source for c in instructor.cells)
     for label in stubs:
         start = re.search(rf"\{{solution-start\}} {re.escape(label)}\b", text)
         assert start, f"{path.name}: stub for {label} without a gated solution"
     gated_with_code = _gated_labels_with_code(instructor)
     assert sorted(stubs) == sorted(gated_with_code), f"{path.name}: stubs {stubs} vs solutions {gated_with_code}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_your_answer_cell_after_every_exercise(path, student_dir, names):
+    student = nbformat.read(student_dir / path.name, as_version=4)
+    labels = re.findall(r"^:label: (\S+)", "\n".join(c.source for c in student.cells if "{exercise}" in c.source),
+                        re.M)
+    cells = student.cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown" and "{exercise}" in cell.source:
+            label = re.findall(r"^:label: (\S+)", cell.source, re.M)[-1]
+            assert cell.source.rstrip().endswith("```"), f"{path.name}: the exercise cell goes on after {label}"
+            assert cells[i + 1].source.startswith(f"**Your answer ({names[label]}).**"), \
+                f"{path.name}: no answer cell after {label} ({names[label]})"
+    assert len(labels) >= 3 and all(re.fullmatch(r"Exercise \d+", names[x]) for x in labels)
 
 
 def _gated_labels_with_code(nb) -> list[str]:
@@ -78,9 +104,12 @@ def test_strip_on_a_synthetic_notebook():
         nbformat.v4.new_markdown_cell("Secret E\n```{solution-end}\n```\nKept after."),
         nbformat.v4.new_code_cell("kept = 3"),
     ])
-    out, stubs = strip_notebook(nb)
+    out, stubs = strip_notebook(nb, {"e1": "Exercise 7", "e2": "Exercise 8"})
     text = "\n".join(c.source for c in out.cells)
     assert stubs == ["e2"]
+    assert 'NotImplementedError("Exercise 8:' in text
+    assert [c.source.split(".**")[0] for c in out.cells if c.source.startswith("**Your answer")] == \
+        ["**Your answer (Exercise 7)", "**Your answer (Exercise 8)"]
     for secret in ("Secret", "secret_"):
         assert secret not in text
     assert "Do it." in text and "Compute." in text and "Kept after." in text and "kept = 3" in text

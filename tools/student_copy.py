@@ -2,11 +2,16 @@
 
 * ``{solution}`` blocks in Markdown cells are removed;
 * everything between ``{solution-start} LABEL`` and ``{solution-end}`` (prose and code) is removed, and the
-  first code cell of that span becomes a stub ``raise NotImplementedError("Exercise LABEL: ...")``;
+  first code cell of that span becomes a stub ``raise NotImplementedError("Exercise 5: ...")``;
+* after every exercise comes a "Your answer" Markdown cell (written answers; the computational ones also get
+  the code stub where the solution was);
 * outputs and execution counts are cleared (students run the notebooks themselves).
 
-The result goes to ``student/`` (git-ignored), mirroring ``book/``. ``tests/test_student_copy.py`` checks that no
-solution survives and that every stub has a matching solution in the instructor notebook.
+Exercises are named as the site numbers them ("Exercise 5"), read from the built site (``make book``), never by
+their source labels. The result goes to ``student/`` (git-ignored), mirroring ``book/``.
+``tests/test_student_copy.py`` checks that no solution survives and that every stub and answer cell names an
+exercise of the instructor notebook by its site number. ``tools/colab_notebooks.py`` uses the same stripping for
+the Colab notebooks (there with ``keep_outputs=True`` for readers).
 """
 
 from __future__ import annotations
@@ -19,12 +24,33 @@ import sys
 import nbformat
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<kind>solution|solution-start|solution-end)\}\s*(?P<label>\S*)")
-STUB = 'raise NotImplementedError("Exercise {label}: write your solution here")'
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<kind>solution|solution-start|solution-end|exercise)\}\s*(?P<label>\S*)")
+LABEL = re.compile(r"^:label:\s*(\S+)")
+STUB = 'raise NotImplementedError("{name}: write your solution here")'
+ANSWER = "**Your answer ({name}).** *Write your answer here (Markdown and `$…$` math work).*"
 
 
-def strip_notebook(nb) -> tuple[nbformat.NotebookNode, list[str]]:
-    """Return (student notebook, labels of the exercises whose code was replaced by a stub)."""
+def exercise_names(index) -> dict[str, str]:
+    """``{exercise label: "Exercise 5"}`` from a site index (:func:`tools.colab_notebooks.site_index`)."""
+    return {label: t.text for label, t in index.items() if t.text.startswith("Exercise ")}
+
+
+def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: bool = False,
+                   answer_cells: bool = True) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Return (student notebook, labels of the exercises whose code was replaced by a stub).
+
+    ``names`` maps exercise labels to the site's names ("Exercise 5"); a label missing from it is an error
+    (a stale site build), except that ``names=None`` keeps the labels (for tests of the stripping alone).
+    """
+    def name(label):
+        if names is None:
+            return f"Exercise {label}"
+        if label not in names:
+            raise KeyError(f"exercise {label!r} is not on the built site: rebuild it (make book)")
+        return names[label]
+
     cells, stubs = [], []
     gated = None  # label of the gated solution we are inside, if any
     stubbed = False
@@ -32,18 +58,40 @@ def strip_notebook(nb) -> tuple[nbformat.NotebookNode, list[str]]:
         if cell.cell_type == "code":
             if gated is not None or "solution" in cell.metadata.get("tags", []):
                 if gated is not None and not stubbed:
-                    cells.append(nbformat.v4.new_code_cell(STUB.format(label=gated)))
+                    cells.append(nbformat.v4.new_code_cell(STUB.format(name=name(gated))))
                     stubs.append(gated)
                     stubbed = True
                 continue
             new = nbformat.v4.new_code_cell(cell.source)
             new.metadata = cell.metadata
+            if keep_outputs:
+                new.outputs, new.execution_count = cell.outputs, cell.execution_count
             cells.append(new)
             continue
         kept, lines, i = [], cell.source.splitlines(), 0
+        pieces = []  # Markdown pieces of this cell, split after each exercise for its answer cell
+
+        def flush():
+            text = "\n".join(kept).strip()
+            if text:
+                pieces.append(nbformat.v4.new_markdown_cell(text, metadata=cell.metadata))
+            kept.clear()
+
         while i < len(lines):
             m = FENCE.match(lines[i])
-            if m and m["kind"] == "solution":  # a whole block: skip to its closing fence
+            if m and m["kind"] == "exercise":
+                label, start = None, i
+                i += 1
+                while i < len(lines) and lines[i].strip() != m["fence"]:
+                    label = label or (LABEL.match(lines[i]) or [None, None])[1]
+                    i += 1
+                i += 1
+                if gated is None:
+                    kept.extend(lines[start:i])
+                    if answer_cells and label:
+                        flush()
+                        pieces.append(nbformat.v4.new_markdown_cell(ANSWER.format(name=name(label))))
+            elif m and m["kind"] == "solution":  # a whole block: skip to its closing fence
                 i += 1
                 while i < len(lines) and lines[i].strip() != m["fence"]:
                     i += 1
@@ -64,19 +112,25 @@ def strip_notebook(nb) -> tuple[nbformat.NotebookNode, list[str]]:
                 if gated is None:
                     kept.append(lines[i])
                 i += 1
-        text = "\n".join(kept).strip()
-        if text:
-            cells.append(nbformat.v4.new_markdown_cell(text, metadata=cell.metadata))
+        flush()
+        cells.extend(pieces)
     out = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
     return out, stubs
 
 
 def main(argv=None) -> int:
+    from tools.colab_notebooks import site_index
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "student")
+    parser.add_argument("--site", type=pathlib.Path, default=ROOT / "_build" / "html",
+                        help="the built site whose exercise numbers the stubs use (make book)")
+    parser.add_argument("--keep-outputs", action="store_true", help="keep stored outputs (student site)")
     args = parser.parse_args(argv)
+    names = exercise_names(site_index(args.site))
     for path in sorted((ROOT / "book").glob("*.ipynb")):
-        student, stubs = strip_notebook(nbformat.read(path, as_version=4))
+        student, stubs = strip_notebook(nbformat.read(path, as_version=4), names,
+                                        keep_outputs=args.keep_outputs)
         target = args.out / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(student, target)

@@ -1,0 +1,152 @@
+"""The generated Colab notebooks (``make colab``): no MyST directive, role or solution survives, every formula of
+the chapter is kept, numbers are the site's, links are absolute, and the launch buttons open these notebooks."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import sys
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools import colab_notebooks as cn  # noqa: E402
+from tools.student_copy import strip_notebook  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "book").glob("ch*.ipynb"))
+DIRECTIVE = re.compile(r"^\s*>?\s*(`{3,}|:{3,})\{", re.M)
+MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$([^$\n]+?)\$", re.S)
+
+
+@pytest.fixture(scope="module")
+def colab(built_site, tmp_path_factory):
+    html, _ = built_site
+    out = tmp_path_factory.mktemp("colab")
+    cn.build(html, out / "book-variant")
+    cn.build(html, out / "student-variant", student=True)
+    return html, out
+
+
+def markdown(nb) -> str:
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def unquote(text: str) -> str:
+    return "\n".join(re.sub(r"^(>\s?)+", "", line) for line in text.splitlines())
+
+
+def squash(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+@pytest.mark.parametrize("variant", ["book-variant", "student-variant"])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_myst_left_and_every_formula_kept(colab, path, variant):
+    _, out = colab
+    nb = nbformat.read(out / variant / "book" / path.name, as_version=4)
+    text = markdown(nb)
+    assert not DIRECTIVE.search(text), f"{path.name}: a MyST directive fence survived"
+    assert not cn.ROLE.search(text), f"{path.name}: a MyST role survived: {cn.ROLE.search(text).group(0)}"
+    assert "{solution" not in text
+    assert not [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    # every formula of the chapter (solutions aside) is still there, character for character
+    source, _ = strip_notebook(nbformat.read(path, as_version=4), answer_cells=False)
+    plain = squash(unquote(text))
+    for m in MATH.finditer(markdown(source)):
+        formula = m.group(1) or m.group(2)
+        assert squash(formula) in plain, f"{path.name}: formula lost: {formula[:80]!r}"
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert all(re.match(r"https?://", url) for url in links), f"{path.name}: relative link in {links}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solutions_are_gone_and_exercises_kept(colab, path):
+    _, out = colab
+    text = markdown(nbformat.read(out / "book-variant" / "book" / path.name, as_version=4))
+    src = nbformat.read(path, as_version=4)
+    body = "\n".join(c.source for c in src.cells if c.cell_type == "markdown")
+    secrets = [line.strip() for block in re.findall(r"```\{solution\}[^\n]*\n(.*?)\n```", body, re.S)
+               for line in block.splitlines() if len(line.strip()) > 50 and not line.startswith(":")]
+    code = "\n".join(c.source for c in nbformat.read(out / "book-variant" / "book" / path.name, 4).cells)
+    for cell in src.cells:
+        if "solution" in cell.metadata.get("tags", []) and len(cell.source) > 30:
+            assert cell.source not in code, f"{path.name}: a solution code cell survived"
+    for line in secrets:
+        assert line not in text, f"{path.name}: solution text survived: {line[:60]!r}"
+    assert text.count("**Exercise ") == body.count("{exercise}") >= 3
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_numbers_match_the_site(colab, path):
+    html, out = colab
+    page = (html / "book" / path.with_suffix(".html").name).read_text()
+    site = [n.strip() for n in re.findall(r'class="proof [^"]*admonition"[^>]*>\s*<p class="admonition-title">'
+                                          r'<span class="caption-number">([^<]+)</span>', page)]
+    site += [n.strip() for n in re.findall(r'class="exercise admonition"[^>]*>\s*<p class="admonition-title">'
+                                           r'<span class="caption-number">([^<]+)</span>', page)]
+    text = markdown(nbformat.read(out / "book-variant" / "book" / path.name, as_version=4))
+    ours = re.findall(r"^> \*\*((?:[A-Z][a-z]+) \d+)", text, re.M)
+    assert sorted(ours) == sorted(site) and site, f"{path.name}: {ours} vs the site's {site}"
+
+
+def test_launch_buttons_open_the_generated_notebooks(colab, config):
+    html, out = colab
+    owner, name = cn.repository_parts(config)
+    branch = config["repository"]["branch"]
+    assert branch != "main", "the launch buttons must open the generated notebooks, not the MyST sources"
+    for path in NOTEBOOKS:
+        page = (html / "book" / path.with_suffix(".html").name).read_text()
+        link = f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/book/{path.name}"
+        assert link in page, f"{path.name}: no launch button to {link}"
+        assert (out / "book-variant" / "book" / path.name).exists()
+
+
+def test_runtime_banner_under_the_title(colab):
+    _, out = colab
+    for path in NOTEBOOKS:
+        first = next(c for c in nbformat.read(out / "book-variant" / "book" / path.name, 4).cells
+                     if c.cell_type == "markdown").source.splitlines()
+        assert first[0].startswith("# ") and first[2] == cn.BANNER_MARK and "Runtime:" in first[3]
+
+
+def converter():
+    index = {"ch-thm": cn.Target("book/ch02.html", "ch-thm", "Theorem 3"),
+             "ch-ex": cn.Target("book/ch02.html", "ch-ex", "Exercise 5"),
+             "doc:book/notation": cn.Target("book/notation.html", "", "Notation")}
+    bib = {"xu2017": ("Xu & Raginsky", "2017"), "bu2021": ("Bu et al.", "2021")}
+    return cn.Converter(index, bib, "https://o.github.io/r/", "https://raw/o/r/v1/", "book/ch02.html")
+
+
+def test_converter_on_synthetic_myst():
+    src = "\n".join([
+        "(sec-a)=", "% a comment", "See {prf:ref}`ch-thm`, {ref}`the exercise <ch-ex>`, {doc}`notation`.",
+        "As shown {cite}`xu2017,bu2021`; {cite:t}`xu2017` proved it. Also [notes](notation.md#sym).",
+        "````{prf:theorem} Main result", ":label: ch-thm", "", "If $a \\le b$ then", "", "$$", "x^2", "$$",
+        "```python", "x = 1", "```", "````",
+        "```{prf:proof}", "Obvious: $b - a \\ge 0$.", "```",
+        "```{exercise}", ":label: ch-ex", "Do $1+1$.", "```",
+        "```{solution} ch-ex", ":class: dropdown", "It is 2.", "```",
+    ])
+    out = converter().convert(src)
+    assert "(sec-a)=" not in out and "a comment" not in out
+    assert "[Theorem 3](https://o.github.io/r/book/ch02.html#ch-thm)" in out
+    assert "[the exercise](https://o.github.io/r/book/ch02.html#ch-ex)" in out
+    assert "[Notation](https://o.github.io/r/book/notation.html)" in out
+    assert "(Xu & Raginsky, 2017; Bu et al., 2021)" in out and "Xu & Raginsky (2017) proved" in out
+    assert "[notes](https://o.github.io/r/book/notation.html#sym)" in out
+    assert "> **Theorem 3 (Main result).**" in out and "> If $a \\le b$ then" in out and "> x^2" in out
+    assert "> ```python" in out, "code blocks inside a directive stay code blocks"
+    assert "> **Proof.**" in out and "> ∎" in out and "> Obvious: $b - a \\ge 0$." in out
+    assert "> **Exercise 5.**" in out and "It is 2." not in out
+
+
+@pytest.mark.parametrize("bad, error", [
+    ("```{mystery}\nx\n```", ValueError), ("{unknownrole}`x`", ValueError), ("{prf:ref}`nowhere`", KeyError),
+    ("{cite}`nokey`", KeyError), ("```{prf:lemma}\n:label: missing\nx\n```", KeyError),
+    ("```{prf:lemma}\nunclosed", ValueError),
+])
+def test_converter_refuses_what_it_cannot_render(bad, error):
+    with pytest.raises(error):
+        converter().convert(bad)

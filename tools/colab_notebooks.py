@@ -1,0 +1,331 @@
+"""Colab notebooks from the chapters (``make colab``): MyST Markdown rewritten as plain Markdown that Colab
+(or any Jupyter) renders, with the site's numbering.
+
+Why a converter of our own: ``jupytext`` only changes the *file format* (the MyST directives stay), and
+``sphinx-tojupyter`` rebuilds notebooks from the Sphinx doctree, which loses the stored outputs and does not
+know the ``sphinx-proof``/``sphinx-exercise`` nodes. Here each Markdown cell is rewritten in place:
+
+* ``{prf:theorem}`` and its kin, ``{exercise}`` and admonitions → a bold header ("**Theorem 2
+  (Donsker–Varadhan).**", numbered as on the site) and the body as a blockquote, math kept as ``$…$``;
+  ``{prf:proof}`` → "**Proof.** … ∎" in a blockquote; solutions removed (with ``tools/student_copy.py``);
+* ``{prf:ref}``/``{ref}``/``{numref}``/``{doc}``/``{eq}`` → the site's text ("Theorem 2", "Exercise 5")
+  as a link to the published page; ``{cite}`` → "(Xu & Raginsky, 2017)"; relative links → absolute;
+* MyST targets ``(label)=`` and ``%`` comments are dropped; equation labels ``$$ … $$ (label)`` too.
+
+The numbers come from the built HTML site (``make book``), so they are the site's by construction. The published
+site's address is derived from ``repository.url`` in ``_config.yml`` (the one place naming the repository).
+Output: ``_build/colab/book/*.ipynb`` (readers: stored outputs kept) and, with ``--student``,
+``_build/colab-student/book/*.ipynb`` (the student copy: no outputs, a "Your answer" cell after each exercise).
+The release workflow publishes these folders to the ``colab`` and ``colab-student`` branches, which the launch
+buttons open (``repository.branch`` of the site build).
+
+    python tools/colab_notebooks.py [--site _build/html] [--out _build/colab] [--student]
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import pathlib
+import re
+import sys
+from dataclasses import dataclass
+
+import nbformat
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*?)\s*$")
+OPTION = re.compile(r"^\s*:(?P<key>[\w-]+):\s*(?P<value>.*)$")
+ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<content>[^`]*)`")
+EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$")
+LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]]*)\]\((?P<url>[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)")
+PROOF_KINDS = {"axiom", "theorem", "lemma", "algorithm", "definition", "remark", "conjecture", "corollary",
+               "criterion", "example", "property", "observation", "proposition", "assumption", "notation"}
+ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error",
+               "seealso", "admonition", "margin", "sidebar", "dropdown"}
+SOLUTIONS = {"solution", "solution-start", "solution-end"}
+BANNER_MARK = "<!-- runtime-banner -->"
+
+
+@dataclass(frozen=True)
+class Target:
+    page: str  # site path of the page, e.g. "book/ch02_generalization_mi.html"
+    anchor: str
+    text: str  # what the site shows for a reference to it: "Theorem 2", "Exercise 5", a section title
+
+
+def repository_parts(cfg: dict) -> tuple[str, str]:
+    match = re.match(r"https://github\.com/([^/]+)/([^/]+?)/?$", cfg["repository"]["url"])
+    if not match:
+        raise ValueError(f"repository.url must be https://github.com/OWNER/NAME, got {cfg['repository']['url']!r}")
+    return match.group(1), match.group(2)
+
+
+def site_url(cfg: dict) -> str:
+    """The published site (GitHub Pages of the repository), with a trailing slash."""
+    owner, name = repository_parts(cfg)
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
+def site_index(html_dir: pathlib.Path) -> dict[str, Target]:
+    """Every anchor of the built site with the text a reference to it shows (numbers for numbered things)."""
+    html_dir = pathlib.Path(html_dir)
+    pages = sorted(html_dir.glob("book/*.html"))
+    if not pages:
+        raise FileNotFoundError(f"no built site under {html_dir} (run `make book` first)")
+    index: dict[str, Target] = {}
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        rel = page.relative_to(html_dir).as_posix()
+        title = re.search(r"<h1>(.*?)<a class=\"headerlink\"", text, re.S)
+        index[f"doc:{rel[:-5]}"] = Target(rel, "", _plain(title.group(1)) if title else rel)
+        ids = list(re.finditer(r'\bid="([^"]+)"', text))
+        for i, m in enumerate(ids):
+            stop = ids[i + 1].start() if i + 1 < len(ids) else len(text)
+            after = text[m.end(): min(stop, m.end() + 3000)]
+            number = re.search(r'<span class="caption-number">([^<]*?)\s*</span>', after)
+            heading = re.match(r'[^<]*>\s*(?:<span[^>]*></span>\s*)*<h[1-6]>(.*?)<a class="headerlink"', after, re.S)
+            eqno = re.search(r'<span class="eqno">\((\d+)\)', after)
+            if number:
+                shown = number.group(1).strip()
+            elif m.group(1).startswith("equation-") and eqno:
+                shown = f"({eqno.group(1)})"
+            elif heading:
+                shown = _plain(heading.group(1))
+            else:
+                continue
+            index.setdefault(m.group(1), Target(rel, m.group(1), shown))
+    return index
+
+
+def _plain(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def bibliography(bib: pathlib.Path) -> dict[str, tuple[str, str]]:
+    """``{key: (authors as cited, year)}``: "Xu & Raginsky", "Bu et al."."""
+    from pybtex.database import parse_file
+
+    out = {}
+    for key, entry in parse_file(str(bib)).entries.items():
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+        who = (last[0] if len(last) == 1 else f"{last[0]} & {last[1]}" if len(last) == 2
+               else f"{last[0]} et al." if last else entry.fields.get("title", key))
+        out[key] = (who, entry.fields.get("year", "n.d."))
+    return out
+
+
+class Converter:
+    """MyST Markdown → Colab Markdown for one book, given the built site's anchors and the bibliography."""
+
+    def __init__(self, index: dict[str, Target], bib: dict[str, tuple[str, str]], base_url: str,
+                 raw_url: str, page: str):
+        self.index, self.bib, self.base, self.raw, self.page = index, bib, base_url, raw_url, page
+
+    # -- roles ---------------------------------------------------------------------------------
+    def link(self, label: str, text: str | None = None) -> str:
+        target = self.index.get(label)
+        if target is None:
+            raise KeyError(f"{self.page}: reference to {label!r}, which the built site does not have")
+        anchor = f"#{target.anchor}" if target.anchor else ""
+        return f"[{text or target.text}]({self.base}{target.page}{anchor})"
+
+    def cite(self, role: str, keys: str) -> str:
+        parts = []
+        for key in (k.strip() for k in keys.split(",")):
+            if key not in self.bib:
+                raise KeyError(f"{self.page}: citation key {key!r} is not in references.bib")
+            who, year = self.bib[key]
+            parts.append(f"{who} ({year})" if role in ("cite:t", "cite:ts") else f"{who}, {year}")
+        joined = "; ".join(parts)
+        return joined if role in ("cite:t", "cite:ts") else f"({joined})"
+
+    def role(self, m: re.Match) -> str:
+        role, content = m.group("role"), m.group("content")
+        explicit = EXPLICIT.match(content)
+        text, label = (explicit.group("text"), explicit.group("target")) if explicit else (None, content)
+        if role.startswith("cite"):
+            return self.cite(role, content)
+        if role in ("prf:ref", "ref", "numref"):
+            if role == "numref" and text and "%s" in text:
+                return self.link(label, text.replace("%s", self.index[label].text.split()[-1]))
+            return self.link(label, text)
+        if role == "eq":
+            return self.link(f"equation-{label}", text)
+        if role == "doc":
+            name = (pathlib.PurePosixPath(self.page).parent / label).as_posix()
+            name = re.sub(r"(^|/)[^/]+/\.\./", r"\1", name)
+            return self.link(f"doc:{name}", text)
+        if role == "math":
+            return f"${content}$"
+        if role in ("term", "abbr", "sub", "sup", "kbd", "guilabel", "menuselection", "file", "samp"):
+            return text or content
+        raise ValueError(f"{self.page}: no Colab rendering for the role {{{role}}}")
+
+    def absolute(self, m: re.Match) -> str:
+        url = m.group("url")
+        if re.match(r"^[a-z][a-z0-9+.-]*:", url):  # http:, https:, mailto:, ...
+            return m.group(0)
+        path, _, anchor = url.partition("#")
+        here = pathlib.PurePosixPath(self.page).parent
+        if not path:
+            target = f"{self.base}{self.page}"
+        elif m.group("bang"):
+            target = f"{self.raw}{(here / path).as_posix()}"
+        else:
+            page = re.sub(r"\.(md|ipynb)$", ".html", (here / path).as_posix())
+            target = f"{self.base}{page}"
+        return f"{m.group('bang')}[{m.group('text')}]({target}{'#' + anchor if anchor else ''}{m.group('title') or ''})"
+
+    def inline(self, line: str) -> str:
+        return LINK.sub(self.absolute, ROLE.sub(self.role, line))
+
+    # -- blocks --------------------------------------------------------------------------------
+    def convert(self, source: str) -> str:
+        lines = self.block(source.splitlines())
+        text = "\n".join(lines)
+        return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+    def block(self, lines: list[str]) -> list[str]:
+        out, i = [], 0
+        while i < len(lines):
+            line = lines[i]
+            m = FENCE.match(line)
+            plain_fence = re.match(r"^\s*(`{3,}|~{3,})(?!\{)", line)
+            if m:
+                body, i = self._body(lines, i + 1, m.group("fence"))
+                out.extend(self.directive(m.group("name"), m.group("arg"), body))
+            elif plain_fence:  # a code block: copied verbatim
+                fence = plain_fence.group(1)
+                out.append(line)
+                i += 1
+                while i < len(lines) and not lines[i].strip().startswith(fence):
+                    out.append(lines[i])
+                    i += 1
+                if i < len(lines):
+                    out.append(lines[i])
+                i += 1
+            elif re.match(r"^\s*\([\w:.-]+\)=\s*$", line) or re.match(r"^\s*%", line):
+                i += 1  # MyST target or comment
+            else:
+                line = re.sub(r"^(\s*\$\$)\s*\([\w:.-]+\)\s*$", r"\1", line)  # $$ ... $$ (label)
+                out.append(self.inline(line))
+                i += 1
+        return out
+
+    @staticmethod
+    def _body(lines, start, fence):
+        body, i = [], start
+        while i < len(lines) and lines[i].strip() != fence:
+            body.append(lines[i])
+            i += 1
+        if i == len(lines):
+            raise ValueError(f"unclosed directive fence {fence!r}")
+        return body, i + 1
+
+    def directive(self, name: str, arg: str, body: list[str]) -> list[str]:
+        options = {}
+        while body and OPTION.match(body[0]):
+            opt = OPTION.match(body[0])
+            options[opt.group("key")] = opt.group("value")
+            body = body[1:]
+        kind = name.split(":", 1)[1] if name.startswith("prf:") else name
+        if name in SOLUTIONS:
+            return []
+        content = self.block(body)
+        if name == "prf:proof":
+            return ["> **Proof.**" + (f" {self.inline(arg)}" if arg else ""), ">",
+                    *_quote(content), "> ∎", ""]
+        if name.startswith("prf:") and kind in PROOF_KINDS or name == "exercise":
+            label = options.get("label")
+            number = self.index[label].text if label in self.index else kind.capitalize()
+            if label and label not in self.index and "nonumber" not in options:
+                raise KeyError(f"{self.page}: {name} {label!r} is not on the built site (stale build?)")
+            title = f" ({self.inline(arg)})" if arg else ""
+            return [f"> **{number}{title}.**", ">", *_quote(content), ""]
+        if name in ADMONITIONS:
+            title = self.inline(arg) if arg else name.capitalize()
+            return [f"> **{title}**", ">", *_quote(content), ""]
+        if name == "math":
+            return ["$$", *body, "$$", ""]
+        if name in ("figure", "image"):
+            alt = options.get("alt", "figure")
+            img = self.absolute(LINK.match(f"![{alt}]({arg})"))
+            return [img, "", *content, ""]
+        raise ValueError(f"{self.page}: no Colab rendering for the directive {{{name}}}")
+
+
+def _quote(lines: list[str]) -> list[str]:
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return [f"> {line}" if line.strip() else ">" for line in lines]
+
+
+def banner_markdown(status: dict, name: str, gpu: bool) -> str:
+    """The runtime banner's text for notebook ``name`` (e.g. "book/ch01_x.ipynb") from the stored run."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from runtime_banner import banner_text
+
+    return f"{BANNER_MARK}\n> ⏱ {banner_text(status.get('notebooks', {}).get(name), gpu)}"
+
+
+def convert_notebook(nb, converter: Converter, banner: str | None = None):
+    """Rewrite every Markdown cell of ``nb`` (in place); the banner goes right under the title."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = converter.convert(cell.source)
+    if banner:
+        first = next(c for c in nb.cells if c.cell_type == "markdown")
+        head, _, rest = first.source.partition("\n")
+        first.source = f"{head}\n\n{banner}\n{rest}"
+    return nb
+
+
+def build(site: pathlib.Path, out: pathlib.Path, *, student: bool = False) -> list[pathlib.Path]:
+    """Write the Colab notebook of every chapter to ``out/book/``; return the paths written."""
+    from tools.student_copy import exercise_names, strip_notebook
+
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    index = site_index(site)
+    bib = bibliography(ROOT / "references.bib")
+    owner, name = repository_parts(cfg)
+    tag = f"v{__import__('tools.new_notebook', fromlist=['version']).version()}"
+    raw = f"https://raw.githubusercontent.com/{owner}/{name}/{tag}/"
+    status_path = ROOT / "book" / "execution_status.json"
+    status = json.loads(status_path.read_text()) if status_path.exists() else {}
+    written = []
+    for path in sorted((ROOT / "book").glob("ch*.ipynb")):
+        rel = path.relative_to(ROOT).as_posix()
+        nb = nbformat.read(path, as_version=4)
+        nb, _ = strip_notebook(nb, names=exercise_names(index), keep_outputs=not student, answer_cells=student)
+        converter = Converter(index, bib, site_url(cfg), raw, rel.replace(".ipynb", ".html"))
+        convert_notebook(nb, converter, banner_markdown(status, rel, nb.metadata.get("accelerator") == "GPU"))
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
+        written.append(target)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--site", type=pathlib.Path, default=ROOT / "_build" / "html")
+    parser.add_argument("--out", type=pathlib.Path)
+    parser.add_argument("--student", action="store_true", help="the student copy (no outputs, answer cells)")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "_build" / ("colab-student" if args.student else "colab")
+    written = build(args.site, out, student=args.student)
+    print(f"wrote {len(written)} Colab notebooks to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
