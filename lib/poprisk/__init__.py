@@ -12,7 +12,10 @@ One module per idea; each module's docstring names the chapter that uses it:
 * :mod:`poprisk.linreg`    — the linear-regression example in closed form and by Monte Carlo (chapter 6).
 * :mod:`poprisk.curvature` — Hessian-diagonal estimators (chapters 7–9).
 * :mod:`poprisk.prune`     — magnitude and curvature (OBD) pruning (chapter 9).
-* :mod:`poprisk.experiments` — sweep runners with on-disk model cache, tidy tables (chapter 9).
+* :mod:`poprisk.experiments` — sweeps: train, compress, calibrate, measure; tidy DataFrames (chapter 9).
+* :mod:`poprisk.cache`     — the verified on-disk cache of trained networks (chapter 9).
+* :mod:`poprisk.stats`     — summaries, paired comparisons, t and bootstrap intervals of sweeps (ch. 9, 10).
+* :mod:`poprisk.selection` — choosing β, bits or a pruning fraction on validation data (chapter 9).
 * :mod:`poprisk.calibration` — temperature scaling and the expected calibration error (chapters 1, 9, 10).
 * :mod:`poprisk.protocol`  — the authors' protocol vs the book's; the calibration split of a loss change (ch. 9).
 * :mod:`poprisk.checks`    — argument checks shared by the core modules (every public function).
@@ -28,7 +31,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _MODULES = ("config", "plotting", "data", "models", "train", "quantize", "infotheory", "linreg", "curvature",
-            "prune", "experiments", "tables", "calibration", "checks", "protocol", "bounds", "subspace")
+            "prune", "experiments", "tables", "calibration", "checks", "protocol", "bounds", "subspace",
+            "cache", "stats", "selection")
 
 __all__ = ["__version__", *_MODULES]
 
