@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from poprisk import bounds, models, quantize, subspace
+from poprisk import bounds, models, quantize, subspace, train
 from torch import nn
 
 
@@ -43,6 +43,7 @@ def test_weights_forward_and_gradient_match_an_independent_computation(tiny):
     u = torch.randn(12, generator=torch.Generator().manual_seed(2)) * 0.3
     net = space.materialize(u)
     assert torch.allclose(net(x), space.forward(u, x), atol=1e-5)
+    assert space.error(u, x, y) == pytest.approx(1 - train.evaluate(net, x, y).accuracy)
     # ∂L/∂u = Aᵀ ∂L/∂w, with ∂L/∂w taken from the ordinary module
     nn.functional.cross_entropy(net(x), y).backward()
     grad_w = torch.cat([p.grad.reshape(-1) for p in net.parameters()])

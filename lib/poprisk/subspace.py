@@ -12,8 +12,8 @@ bound of :mod:`poprisk.bounds` charges.
   ``t = ⌈√d⌉`` entries ``±1`` at uniformly drawn rows (a repeated row adds up), scaled to unit norm, so
   ``‖A u‖ ≈ ‖u‖`` and a product costs ``O(m √d)``.
 * :class:`Subspace` — a network architecture, its ``w₀`` and ``A``: ``weights(u)``, ``forward(u, x)`` (a
-  functional call, so gradients reach ``u`` only) and ``materialize(u)`` (an ordinary module, for
-  :func:`poprisk.train.evaluate`).
+  functional call, so gradients reach ``u`` only), ``error(u, x, y)`` (the 0–1 error) and ``materialize(u)``
+  (an ordinary module, for :func:`poprisk.train.evaluate`).
 * :func:`fit_subspace` — Adam on the training cross-entropy over ``u``, seeded mini-batches.
 * :func:`quantize_coordinates` — the exact 1-D K-means of ``u`` (:func:`poprisk.quantize.weighted_kmeans_1d`),
   the ``K`` centres fine-tuned on the training loss with the labels fixed (the network is then
@@ -123,6 +123,12 @@ class Subspace:
     def forward(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Logits of the network with parameters ``w₀ + A u`` on ``x`` (eval mode: no dropout)."""
         return torch.func.functional_call(self.template, self._params(self.weights(u)), (x,))
+
+    @torch.no_grad()
+    def error(self, u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
+        """The 0–1 error (fraction of misclassified rows) of the network ``w₀ + A u`` on ``(x, y)``."""
+        _check_xy(x, y)
+        return float((self.forward(u, x.cpu().float()).argmax(1) != y.cpu()).double().mean())
 
     def materialize(self, u: torch.Tensor) -> nn.Module:
         """An ordinary module (eval mode, CPU) holding the parameters ``w₀ + A u``."""
