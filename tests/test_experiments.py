@@ -176,6 +176,10 @@ def test_train_models_caches_and_verifies(tmp_path):
         assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
         assert a.test_metrics == b.test_metrics and a.val_metrics == b.val_metrics
     assert not torch.equal(first[0].split.x_train, first[1].split.x_train)
+    with pytest.raises(ValueError, match="not trained with this cfg"):
+        ex.run_sweeps(cfg.replace_(normalize="authors"), trained=first, progress=False)
+    with pytest.raises(ValueError, match="seeds"):
+        ex.run_sweeps(cfg.replace_(seeds=(1, 0)), trained=first, progress=False)
     none = ex.train_models(cfg.replace_(seeds=(5,)), split, cache_dir=False, device="cpu", progress=False)
     assert not none[0].cached and len(list(tmp_path.glob("*.pt"))) == 2
     # one entry damaged: reported by path, moved aside, retrained to the same network
@@ -264,8 +268,17 @@ def test_compress_refuses_transposed_importances():
     for method in ("hw_kmeans", "hw_exact", "drhw", "noise"):
         with pytest.raises(ValueError, match=r"h\['net\.1'\] has shape \(20, 30\)"):
             ex.compress(model, method=method, bits=2, h=bad, beta=1.0)
-    with pytest.raises(ValueError, match="no importances"):
+    with pytest.raises(ValueError, match="no entry for layer 'net.1'"):
         ex.compress(model, method="hw_kmeans", bits=2, h={"net.4": h["net.4"]})
+    with pytest.raises(ValueError, match=r"h\['net\.1'\] has shape"):  # checked even where h is not used
+        ex.compress(model, method="kmeans", bits=2, h=bad)
+    masks = {name: torch.ones(m.weight.shape, dtype=torch.bool) for name, m in models.compressible_layers(model)}
+    with pytest.raises(ValueError, match=r"masks\['net\.4'\] has shape \(30, 4\)"):
+        ex.compress(model, masks={**masks, "net.4": masks["net.4"].T})
+    with pytest.raises(TypeError, match="boolean"):
+        ex.compress(model, masks={**masks, "net.4": masks["net.4"].float()})
+    with pytest.raises(ValueError, match="finite"):
+        ex.compress(model, method="hw_kmeans", bits=2, h={**h, "net.4": h["net.4"] * math.nan})
 
 
 def test_layer_subsets_touch_only_their_layers():

@@ -224,7 +224,11 @@ class SweepConfig:
         _choice(self.noise_reference, "noise_reference", [m for m in NOISE_REFERENCES if m in quantize.METHODS])
         if not isinstance(self.data_root, str):
             raise TypeError(f"data_root must be a string, got {type(self.data_root).__name__}")
-        kwargs = self.model_kwargs if isinstance(self.model_kwargs, dict) else dict(self.model_kwargs)
+        try:
+            kwargs = self.model_kwargs if isinstance(self.model_kwargs, dict) else dict(self.model_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"model_kwargs must be a dict or (name, value) pairs, got {self.model_kwargs!r}") \
+                from exc
         put("model_kwargs", tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v)
                                          for k, v in kwargs.items())))
         for name in ("replace", "augment", "download"):
@@ -351,6 +355,7 @@ def load_split(cfg: SweepConfig, device=None) -> data.Split:
     Torchvision data sets raise a ``RuntimeError`` that says what is missing (torchvision, or the files and
     ``download=True`` with network access).
     """
+    _check_cfg(cfg)
     if cfg.dataset in data.DATASETS:
         return data.load_dataset(cfg.dataset, n_test=cfg.n_test, seed=cfg.split_seed, device=device)
     try:
@@ -365,6 +370,11 @@ def load_split(cfg: SweepConfig, device=None) -> data.Split:
     return split
 
 
+def _check_cfg(cfg) -> None:
+    if not isinstance(cfg, SweepConfig):
+        raise TypeError(f"cfg must be a SweepConfig, got {type(cfg).__name__}")
+
+
 def prepare_split(cfg: SweepConfig, split: data.Split) -> data.Split:
     """``split`` with its validation set and ``cfg.normalize`` applied — what the networks see.
 
@@ -372,6 +382,7 @@ def prepare_split(cfg: SweepConfig, split: data.Split) -> data.Split:
     set, ``cfg.n_val`` images are split off the training pool (a fixed draw seeded with ``cfg.split_seed``);
     a split that already has one must have exactly ``cfg.n_val`` validation images.
     """
+    _check_cfg(cfg)
     if not isinstance(split, data.Split):
         raise TypeError(f"split must be a poprisk.data.Split, got {type(split).__name__}")
     parts = {"x_train": split.x_train, "x_test": split.x_test, "x_val": split.x_val}
@@ -404,11 +415,20 @@ def _network(cfg: SweepConfig, input_shape, n_classes: int) -> nn.Module:
 
 def build_model(cfg: SweepConfig, split: data.Split) -> nn.Module:
     """A freshly initialised network of the configured kind for ``split`` (seed torch before calling)."""
+    _check_cfg(cfg)
+    if not isinstance(split, data.Split):
+        raise TypeError(f"split must be a poprisk.data.Split, got {type(split).__name__}")
     return _network(cfg, tuple(split.x_train.shape[1:]), split.n_classes)
 
 
 def augment_images(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random crops (zero padding ``pad``) and horizontal flips of a batch ``(N, C, H, W)``, vectorised."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a batch of images shaped (N, C, H, W), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    pad = checks.integer(pad, "pad", low=0)
     n, c, hgt, wid = x.shape
     padded = nn.functional.pad(x, (pad, pad, pad, pad))
     di = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
@@ -432,6 +452,8 @@ def tensor_fingerprint(*tensors: torch.Tensor) -> str:
     """A short hash (shape, dtype and bytes) of tensors — the training data a network was trained on."""
     digest = hashlib.sha256()
     for t in tensors:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"tensor_fingerprint takes torch tensors, got {type(t).__name__}")
         arr = t.detach().cpu().contiguous()
         digest.update(f"{tuple(arr.shape)}|{arr.dtype}|".encode())
         digest.update(arr.numpy().tobytes())
@@ -443,8 +465,11 @@ def training_payload(cfg: SweepConfig, seed: int, train_split: data.Split, devic
     training fields of ``cfg``, the seed, a hash of the exact training tensors, the library source
     (:func:`poprisk.cache.code_fingerprint`), the torch version, the device type, the dtype and the CPU
     thread count of training (:func:`poprisk.config.train_threads`)."""
+    _check_cfg(cfg)
+    if not isinstance(train_split, data.Split):
+        raise TypeError(f"train_split must be a poprisk.data.Split, got {type(train_split).__name__}")
     settings = {name: v for name, v in cfg.as_dict().items() if name in TRAINING_FIELDS}
-    return {"settings": settings, "seed": int(seed),
+    return {"settings": settings, "seed": checks.seed(seed),
             "data": tensor_fingerprint(train_split.x_train, train_split.y_train),
             "code": cache.code_fingerprint(), "torch": torch.__version__,
             "device": torch.device(device).type, "dtype": str(dtype), "threads": config.train_threads()}
@@ -470,6 +495,7 @@ class TrainedModel:
     cached: bool
     seconds: float
     history: list = field(default_factory=list)
+    key: str = ""
 
 
 def _device(device) -> torch.device:
@@ -487,8 +513,7 @@ def train_models(cfg: SweepConfig, split: data.Split | None = None, *, cache_dir
     cache entry warns, is moved aside and the network is retrained; an unwritable cache warns once and the
     networks stay in memory (:mod:`poprisk.cache`).
     """
-    if not isinstance(cfg, SweepConfig):
-        raise TypeError(f"cfg must be a SweepConfig, got {type(cfg).__name__}")
+    _check_cfg(cfg)
     checks.boolean(progress, "progress")
     dev = _device(device)
     split = prepare_split(cfg, load_split(cfg) if split is None else split)
@@ -502,6 +527,7 @@ def train_models(cfg: SweepConfig, split: data.Split | None = None, *, cache_dir
         config.seed_everything(seed)
         model = build_model(cfg, split).to(dev)
         payload = training_payload(cfg, seed, sub, dev, next(model.parameters()).dtype)
+        key = cache.key_of(payload)
         history = store.load(payload, model)
         cached, seconds = history is not None, 0.0
         if not cached:
@@ -515,7 +541,8 @@ def train_models(cfg: SweepConfig, split: data.Split | None = None, *, cache_dir
         model.eval()
         out.append(TrainedModel(seed, model, sub, train.evaluate(model, sub.x_train, sub.y_train),
                                 train.evaluate(model, sub.x_val, sub.y_val),
-                                train.evaluate(model, sub.x_test, sub.y_test), cached, seconds, list(history)))
+                                train.evaluate(model, sub.x_test, sub.y_test), cached, seconds, list(history),
+                                key))
     return out
 
 
@@ -583,16 +610,30 @@ def prune_masks(model: nn.Module, method: str, ratio: float, h: dict | None = No
     return {name: mask.detach().bool().cpu() for name, mask in report.masks.items()}
 
 
-def _layer_importance(h: dict, name: str, weight: torch.Tensor) -> np.ndarray:
-    if name not in h:
-        raise ValueError(f"h has no importances for layer {name!r}")
-    hl = h[name]
-    if not isinstance(hl, torch.Tensor):
-        hl = torch.as_tensor(np.asarray(hl, dtype=np.float64))
-    if tuple(hl.shape) != tuple(weight.shape):
-        raise ValueError(f"h[{name!r}] has shape {tuple(hl.shape)}, the layer's weight {tuple(weight.shape)} "
-                         "(same shape required: a transposed or reshaped h pairs weights with wrong importances)")
-    return hl.detach().cpu().double().numpy().reshape(-1)
+def per_layer_arrays(values, model: nn.Module, name: str, *, boolean: bool = False) -> dict[str, np.ndarray]:
+    """``{layer: flat float64 (or bool) array}`` of a per-weight dict ``values`` (importances ``h`` or keep
+    masks) after exact checks against ``model``: a dict with an entry for every Linear/Conv layer, each of
+    exactly that layer's weight shape (a transposed entry of the same size would pair each weight with
+    another weight's number), finite numbers, or booleans when ``boolean``."""
+    if not isinstance(values, dict):
+        raise TypeError(f"{name} must be a dict {{layer name: tensor shaped like its weight}}, got "
+                        f"{type(values).__name__}")
+    out = {}
+    for layer, m in models.compressible_layers(model):
+        if layer not in values:
+            raise ValueError(f"{name} has no entry for layer {layer!r}")
+        v = values[layer]
+        arr = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+        if tuple(arr.shape) != tuple(m.weight.shape):
+            raise ValueError(f"{name}[{layer!r}] has shape {tuple(arr.shape)}, the layer's weight "
+                             f"{tuple(m.weight.shape)} (the same shape is required)")
+        if boolean:
+            if arr.dtype != bool:
+                raise TypeError(f"{name}[{layer!r}] must be a boolean mask, got dtype {arr.dtype}")
+        elif arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
+            raise ValueError(f"{name}[{layer!r}] must hold finite real numbers")
+        out[layer] = arr.reshape(-1) if boolean else arr.astype(np.float64).reshape(-1)
+    return out
 
 
 def _noise_like(w: np.ndarray, hl: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray:
@@ -630,6 +671,8 @@ def compress(model: nn.Module, *, method: str | None = None, bits: int | None = 
     if method in WEIGHTED_METHODS and h is None:
         raise ValueError(f"method {method!r} needs the importances h")
     chosen = selected_layers(model, layers)
+    hs = None if h is None else per_layer_arrays(h, model, "h")
+    keeps = None if masks is None else per_layer_arrays(masks, model, "masks", boolean=True)
     out = copy.deepcopy(model)
     mods = dict(out.named_modules())
     coded = total = 0.0
@@ -641,8 +684,7 @@ def compress(model: nn.Module, *, method: str | None = None, bits: int | None = 
             coded += 32.0 * n
             continue
         w = weight.detach().cpu().double().numpy().reshape(-1)
-        hl = None if h is None or (method not in WEIGHTED_METHODS and method != NOISE) else \
-            _layer_importance(h, name, weight)
+        hl = hs[name] if hs is not None and (method in WEIGHTED_METHODS or method == NOISE) else None
         if method == NOISE:
             k = min(2 ** bits, n)
             ref_h = hl if noise_reference in WEIGHTED_METHODS else None
@@ -652,12 +694,11 @@ def compress(model: nn.Module, *, method: str | None = None, bits: int | None = 
             new = _noise_like(w, hl, d_ref, np.random.default_rng([seed, bits, index]))
             coded += 32.0 * n
         else:
-            keep = (np.ones(n, bool) if masks is None
-                    else masks[name].detach().cpu().numpy().reshape(-1).astype(bool))
+            keep = np.ones(n, bool) if keeps is None else keeps[name]
             new = np.where(keep, w, 0.0)
             nnz = int(keep.sum())
             if method is None:
-                coded += n * _binary_entropy(nnz / n) + 32.0 * nnz if masks is not None else 32.0 * n
+                coded += n * _binary_entropy(nnz / n) + 32.0 * nnz if keeps is not None else 32.0 * n
             elif nnz > 0:
                 k = min(2 ** bits, nnz)
                 centers, labels = quantize.METHODS[method](w[keep], None if hl is None else hl[keep], k,
@@ -665,7 +706,7 @@ def compress(model: nn.Module, *, method: str | None = None, bits: int | None = 
                                                                             seed=seed))
                 centers, labels = np.asarray(centers, dtype=np.float64), np.asarray(labels).reshape(-1)
                 new[keep] = centers[labels]
-                if masks is None:
+                if keeps is None:
                     coded += quantize.entropy_coded_bits(labels, k)
                 else:  # symbols: 0 for a pruned weight, 1 + label for a survivor; the zero needs no codebook entry
                     symbols = np.zeros(n, np.int64)
@@ -679,10 +720,14 @@ def compress(model: nn.Module, *, method: str | None = None, bits: int | None = 
 def hw_distortion(model: nn.Module, compressed: nn.Module, h: dict) -> float:
     """``Σ_layers Σ_j h_j (ŵ_j − w_j)²`` between ``model`` and its compressed copy (the quadratic model of the
     loss increase that the Hessian-weighted methods minimise, chapter 5)."""
+    hs = per_layer_arrays(h, model, "h")
     mods = dict(compressed.named_modules())
     total = 0.0
     for name, m in models.compressible_layers(model):
-        hl = _layer_importance(h, name, m.weight)
+        if name not in mods or getattr(mods[name], "weight", None) is None or \
+                mods[name].weight.shape != m.weight.shape:
+            raise ValueError(f"compressed has no layer {name!r} shaped like model's: not a copy of model")
+        hl = hs[name]
         diff = (mods[name].weight.detach().cpu().double() - m.weight.detach().cpu().double()).numpy().reshape(-1)
         total += float(hl @ (diff * diff))
     return total
@@ -698,8 +743,10 @@ def measure(model: nn.Module, split: data.Split, *, fixed_temperature: float, bi
     """The metrics of one network (a row of the sweep table, see the module docstring) and its per-example
     test losses ``{kind: float64 array}`` for :data:`PER_EXAMPLE_KINDS`. ``T`` is fitted on the validation
     logits only; the test set is only scored."""
-    if split.x_val is None:
-        raise ValueError("measure needs a split with a validation set (prepare_split)")
+    if not isinstance(split, data.Split) or split.x_val is None:
+        raise ValueError("measure needs a poprisk.data.Split with a validation set (prepare_split)")
+    fixed_temperature = checks.real(fixed_temperature, "fixed_temperature", low=calibration.T_MIN,
+                                    high=calibration.T_MAX)
     parts = {"train": (split.x_train, split.y_train), "val": (split.x_val, split.y_val),
              "test": (split.x_test, split.y_test)}
     logits, labels = {}, {}
@@ -809,8 +856,7 @@ def run_sweeps(cfg: SweepConfig, split: data.Split | None = None, *, sweeps=SWEE
     ``base_train_acc``, ``base_test_acc`` and ``seconds`` (compression + evaluation). ``trained`` reuses
     networks from :func:`train_models` (their seeds must be ``cfg.seeds``).
     """
-    if not isinstance(cfg, SweepConfig):
-        raise TypeError(f"cfg must be a SweepConfig, got {type(cfg).__name__}")
+    _check_cfg(cfg)
     sweeps = _names(sweeps, "sweeps", SWEEPS)
     checks.boolean(per_example, "per_example")
     checks.boolean(progress, "progress")
@@ -820,6 +866,12 @@ def run_sweeps(cfg: SweepConfig, split: data.Split | None = None, *, sweeps=SWEE
         raise TypeError("trained must be the list returned by train_models")
     elif tuple(t.seed for t in trained) != cfg.seeds:
         raise ValueError(f"trained holds seeds {[t.seed for t in trained]}, cfg.seeds is {list(cfg.seeds)}")
+    else:
+        for t in trained:
+            param = next(t.model.parameters())
+            if t.key != cache_key(cfg, t.seed, t.split, param.device, param.dtype):
+                raise ValueError(f"trained network of seed {t.seed} was not trained with this cfg's training "
+                                 "settings (or on other data/code): pass the cfg it was trained with")
     jobs = _jobs(cfg, sweeps)
     rows, per_rows = [], []
     bar = config.progress_bar(total=len(trained) * (len(jobs) + 1), desc="compress", disable=not progress)
