@@ -90,3 +90,91 @@ def test_decomposition_rejects_bad_input():
     nan.loc[0, "test_ce"] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         protocol.calibration_decomposition(nan)
+
+
+# ------------------------------------------------------------------- intervals over a synthetic sweep
+
+def synthetic_sweep(n_seeds=4, n_images=50, shift=-0.1, seed=0):
+    """A baseline and one compressed setting per seed, per-example losses with a known mean shift."""
+    from poprisk.experiments import PER_EXAMPLE_KINDS, PerExample
+
+    rng = np.random.default_rng(seed)
+    rows, losses = [], {k: [] for k in PER_EXAMPLE_KINDS}
+    for s in range(n_seeds):
+        base = rng.exponential(0.4, n_images)
+        for experiment, loss in (("baseline", base), ("quantize", base + shift + rng.normal(0, 0.01, n_images))):
+            cal = 0.7 * loss
+            rows.append(dict(row=len(rows), experiment=experiment, seed=s, method="none" if experiment ==
+                             "baseline" else "kmeans", test_ce=loss.mean(), test_ce_cal=cal.mean(),
+                             test_ece=0.05, test_ece_cal=0.01))
+            for k, v in (("test_ce", loss), ("test_ce_cal", cal), ("test_ce_fixed", 0.8 * loss)):
+                losses[k].append(v)
+    frame = pd.DataFrame(rows)
+    per = PerExample({k: np.stack(v) for k, v in losses.items()}, frame["seed"].to_numpy())
+    return frame, per
+
+
+def test_paired_interval_recovers_a_known_shift_and_orders_its_intervals():
+    frame, per = synthetic_sweep()
+    r = protocol.paired_interval(frame, per, dict(experiment="quantize"), dict(experiment="baseline"))
+    assert r["mean"] == pytest.approx(-0.1, abs=0.01)
+    assert r["boot_lo"] < r["mean"] < r["boot_hi"] and r["seeds_lo"] < r["mean"] < r["seeds_hi"]
+    assert r["n_seeds"] == 4
+    alone = protocol.paired_interval(frame, per, dict(experiment="baseline"))
+    np.testing.assert_allclose(alone["mean"], frame.query("experiment == 'baseline'")["test_ce"].mean())
+    # the bootstrap over test images sees the spread of the 50 image losses, the seeds interval does not
+    # (all seeds share the images), so for an absolute loss the bootstrap is the wider one here
+    assert alone["boot_hi"] - alone["boot_lo"] > alone["seeds_hi"] - alone["seeds_lo"]
+
+
+def test_paired_interval_calibrated_kind_and_bad_input():
+    frame, per = synthetic_sweep()
+    r = protocol.paired_interval(frame, per, dict(experiment="quantize"), dict(experiment="baseline"),
+                                 kind="test_ce_cal")
+    assert r["mean"] == pytest.approx(0.7 * -0.1, abs=0.01)
+    with pytest.raises(ValueError, match="matches no row"):
+        protocol.paired_interval(frame, per, dict(experiment="prune"))
+    with pytest.raises(ValueError, match="different seeds"):
+        protocol.paired_interval(frame, per, dict(experiment="quantize"),
+                                 dict(experiment="baseline", seed=[0, 1]))
+
+
+def test_calibration_table_rows_and_columns():
+    frame, per = synthetic_sweep()
+    table = protocol.calibration_table(frame, per, {"K-means": dict(experiment="quantize")})
+    assert list(table["setting"]) == ["uncompressed", "K-means"]
+    row = table.iloc[1]
+    base = frame.query("experiment == 'baseline'")
+    comp = frame.query("experiment == 'quantize'")
+    assert row["change"] == pytest.approx(comp["test_ce"].mean() - base["test_ce"].mean())
+    assert row["beyond calibration"] == pytest.approx(comp["test_ce_cal"].mean() - base["test_ce_cal"].mean())
+    assert row["change 95% CI"].startswith("[−") and table.iloc[0]["change 95% CI"] == "–"
+    with pytest.raises(ValueError):
+        protocol.calibration_table(frame, per, {})
+
+
+def test_interval_text():
+    assert protocol.interval_text(-0.03125, 0.5) == "[−0.0312, 0.500]"
+
+
+def test_settings_table_reads_dataclasses():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        n_train: int = 1000
+        seeds: tuple = (0, 1, 2, 3)
+        betas: tuple = (3.0, 30.0)
+        replace: bool = True
+
+    table = protocol.settings_table({"here": Cfg(), "there": Cfg(n_train=6000, replace=False)})
+    values = dict(zip(table["setting"], table["here"]))
+    assert values == {"training images per seed": "1000", "drawn with replacement": "yes", "seeds": "0–3 (4)",
+                      "DRHW β grid": "3, 30"}
+    assert dict(zip(table["setting"], table["there"]))["drawn with replacement"] == "no"
+    with pytest.raises(ValueError, match="no configuration has"):
+        protocol.settings_table({"here": Cfg()}, fields=["epochs"])
+    with pytest.raises(TypeError):
+        protocol.settings_table({"here": Cfg})
+    with pytest.raises(ValueError):
+        protocol.settings_table({})

@@ -8,20 +8,26 @@ Two things live here, both as tidy :class:`pandas.DataFrame` objects for :func:`
   ``utils/quantize_utils.py``, ``mnist/dataset.py``). Whether a difference *changes a conclusion* is not
   written here: it is measured in chapter 9 and passed in by the caller, so the table can never claim a
   robustness check that did not run.
-* :func:`calibration_decomposition` — for a compressed network ``Ŵ`` of the uncompressed ``W``, with ``L_T``
-  the test cross-entropy and ``L_T^c`` the test cross-entropy after dividing the logits by a temperature
-  fitted on validation data (:func:`poprisk.calibration.fit_temperature`), the exact identity
+* :func:`calibration_decomposition` — for a compressed network ``Ŵ`` of the uncompressed ``W``, with ``L``
+  the test cross-entropy and ``L^c`` the test cross-entropy after dividing the logits by the temperature
+  ``T`` fitted on validation data (:func:`poprisk.calibration.fit_temperature`; each network its own ``T``),
+  the exact identity
 
   .. math::
 
-     L_T(\\hat W) - L_T(W) = \\underbrace{[L_T^c(W) - L_T(W)]}_{\\text{temperature alone}}
-       + \\underbrace{[L_T^c(\\hat W) - L_T^c(W)]}_{\\text{compression beyond calibration}}
-       + \\underbrace{[L_T(\\hat W) - L_T^c(\\hat W)]}_{\\text{miscalibration left in } \\hat W},
+     L(\\hat W) - L(W) = \\underbrace{[L^c(W) - L(W)]}_{\\text{temperature alone}}
+       + \\underbrace{[L^c(\\hat W) - L^c(W)]}_{\\text{compression beyond calibration}}
+       + \\underbrace{[L(\\hat W) - L^c(\\hat W)]}_{\\text{miscalibration left in } \\hat W},
 
-  beside chapter 9's split ``L_T(Ŵ) − L_T(W) = Δ_S + Δg`` into distortion on the training sample and the
+  beside chapter 9's split ``L(Ŵ) − L(W) = Δ_S + Δg`` into distortion on the training sample and the
   change of the generalization gap. The first term is what a temperature achieves without compressing; the
   second is what compression adds once both networks are calibrated (negative: compression helps beyond
   calibration).
+* :func:`settings_table` — the few settings of a sweep configuration a reader needs, as a table (instead of
+  a dump of every field).
+* :func:`paired_interval` and :func:`calibration_table` — the numbers chapter 9 reports about a setting (or
+  a difference of two), each with the across-seed interval and the bootstrap over seeds *and* test images
+  of :mod:`poprisk.stats`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["DIFFERENCES", "protocol_differences", "calibration_decomposition", "DECOMPOSITION_TERMS"]
+__all__ = ["DIFFERENCES", "protocol_differences", "calibration_decomposition", "DECOMPOSITION_TERMS",
+           "SETTINGS", "settings_table", "interval_text", "paired_interval", "calibration_table"]
 
 #: One row per aspect: what the authors' released code does, what chapter 9 does, and where the chapter
 #: measures whether the difference matters (``None``: it cannot be measured offline).
@@ -118,10 +125,10 @@ def calibration_decomposition(frame: pd.DataFrame, *,
     renamed through ``columns`` (``{"test_ce_cal": "my_name", ...}``). Returns a copy of ``frame`` with the
     columns :data:`DECOMPOSITION_TERMS` added:
 
-    * ``test_change = L_T(Ŵ) − L_T(W)``; ``distortion = L_S(Ŵ) − L_S(W)``; ``gap_change`` the change of
-      ``L_T − L_S`` (so ``test_change = distortion + gap_change``);
-    * ``temperature_alone = L_T^c(W) − L_T(W)``, ``beyond_calibration = L_T^c(Ŵ) − L_T^c(W)``,
-      ``miscalibration_left = L_T(Ŵ) − L_T^c(Ŵ)`` (they add up to ``test_change``).
+    * ``test_change = L(Ŵ) − L(W)``; ``distortion = L_S(Ŵ) − L_S(W)``; ``gap_change`` the change of
+      ``L − L_S`` (so ``test_change = distortion + gap_change``);
+    * ``temperature_alone = L^c(W) − L(W)``, ``beyond_calibration = L^c(Ŵ) − L^c(W)``,
+      ``miscalibration_left = L(Ŵ) − L^c(Ŵ)`` (they add up to ``test_change``).
 
     Missing columns, an empty frame or non-finite values raise ``ValueError``.
     """
@@ -150,3 +157,144 @@ def calibration_decomposition(frame: pd.DataFrame, *,
     out["beyond_calibration"] = v["test_ce_cal"] - v["base_test_ce_cal"]
     out["miscalibration_left"] = v["test_ce"] - v["test_ce_cal"]
     return out
+
+
+#: The settings a reader needs to know about a sweep, with the words the settings table shows.
+SETTINGS = {
+    "dataset": "data set", "n_train": "training images per seed", "replace": "drawn with replacement",
+    "n_val": "validation images", "n_test": "test images", "normalize": "input normalization",
+    "model": "network", "epochs": "epochs", "batch_size": "batch size", "lr": "learning rate",
+    "momentum": "momentum", "weight_decay": "weight decay", "augment": "augmentation", "seeds": "seeds",
+    "methods": "quantizers", "bits": "bits per weight", "betas": "DRHW β grid", "iters": "Lloyd iterations",
+    "prune_methods": "pruning", "prune_ratios": "pruning fractions", "curvature": "importances",
+    "curvature_samples": "images for the importances",
+}
+
+
+def _readable(value) -> str:
+    if value is None:
+        return "all (official split)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        if value and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+            values = [int(v) for v in value]
+            if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+                return f"{values[0]}–{values[-1]} ({len(values)})"
+        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_table(configs: Mapping[str, object], fields=None) -> pd.DataFrame:
+    """A short table of the settings of one or more sweep configurations (dataclasses such as
+    :class:`poprisk.experiments.SweepConfig`), one row per setting and one column per configuration —
+    what a page shows instead of a dump of every field (chapter 9).
+
+    ``fields`` (default: the keys of :data:`SETTINGS` that every configuration has) are attribute names;
+    each row is labelled with its :data:`SETTINGS` wording. A field that no configuration has raises
+    ``ValueError``; one that only some have reads "–" for the others.
+    """
+    import dataclasses
+
+    if not isinstance(configs, Mapping) or not configs:
+        raise ValueError("configs must be a non-empty mapping from a column name to a configuration")
+    for name, cfg in configs.items():
+        if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+            raise TypeError(f"configs[{name!r}] must be a dataclass instance, got {type(cfg).__name__}")
+    if fields is None:
+        fields = [f for f in SETTINGS if all(hasattr(c, f) for c in configs.values())]
+    else:
+        if isinstance(fields, str):
+            raise TypeError("fields must be a sequence of attribute names, not one string")
+        fields = list(fields)
+        absent = [f for f in fields if not any(hasattr(c, f) for c in configs.values())]
+        if absent:
+            raise ValueError(f"no configuration has the fields {absent}")
+    rows = []
+    for f in fields:
+        row = {"setting": SETTINGS.get(f, f)}
+        for name, cfg in configs.items():
+            row[name] = _readable(getattr(cfg, f)) if hasattr(cfg, f) else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------- intervals of chapter 9's tables
+
+def interval_text(lo: float, hi: float, digits: int = 3) -> str:
+    """``"[−0.031, −0.012]"``: an interval with :func:`poprisk.tables.format_number` ends."""
+    from poprisk.tables import format_number
+
+    return f"[{format_number(lo, digits)}, {format_number(hi, digits)}]"
+
+
+def paired_interval(frame: pd.DataFrame, per, a: Mapping, b: Mapping | None = None, *, kind: str = "test_ce",
+                    kind_b: str | None = None, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Mean over seeds of a sweep setting's test loss — or of its paired difference from another — with
+    both intervals of :mod:`poprisk.stats`.
+
+    ``a`` and ``b`` are row conditions (:func:`poprisk.stats.select`) matching one row per seed of ``frame``
+    (a :func:`poprisk.experiments.run_sweeps` table); ``per`` its :class:`~poprisk.experiments.PerExample`;
+    ``kind`` / ``kind_b`` the per-example loss of each side (``"test_ce"``, ``"test_ce_cal"``,
+    ``"test_ce_fixed"``; ``kind_b`` defaults to ``kind``). Returns ``mean`` (of ``a`` or of ``a − b``), the
+    across-seed Student-t interval ``seeds_lo``/``seeds_hi`` (training randomness, test set fixed), the
+    percentile bootstrap over seeds and test images ``boot_lo``/``boot_hi`` (both), and ``n_seeds``. Both
+    sides must cover the same seeds.
+    """
+    from poprisk import stats
+
+    rows_a = stats.select(frame, **dict(a))
+    if rows_a.empty:
+        raise ValueError(f"a = {dict(a)} matches no row")
+    seeds = sorted(rows_a["seed"].tolist())
+    x = per.matrix(rows_a, kind, seeds)
+    y = None
+    if b is not None:
+        rows_b = stats.select(frame, **dict(b))
+        if rows_b.empty:
+            raise ValueError(f"b = {dict(b)} matches no row")
+        if sorted(rows_b["seed"].tolist()) != seeds:
+            raise ValueError(f"a and b cover different seeds: {seeds} vs {sorted(rows_b['seed'].tolist())}")
+        y = per.matrix(rows_b, kind_b or kind, seeds)
+    per_seed = x.mean(axis=1) if y is None else (x - y).mean(axis=1)
+    t = stats.t_interval(per_seed)
+    boot = stats.bootstrap_interval(x, y, n_boot=n_boot, seed=seed)
+    return dict(mean=float(per_seed.mean()), seeds_lo=t["lo"], seeds_hi=t["hi"], boot_lo=boot["lo"],
+                boot_hi=boot["hi"], n_seeds=len(seeds))
+
+
+def calibration_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping], *,
+                      baseline: Mapping | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Chapter 9's headline table: each compressor before and after its own calibration, against the
+    uncompressed network before and after its own.
+
+    ``settings`` maps a row label to row conditions (one row per seed each), ``baseline`` the uncompressed
+    rows (default ``experiment="baseline"``). Columns (nats, means over seeds): ``test CE`` and ``test CE,
+    own T``; ``change`` = ``L(Ŵ) − L(W)`` and ``beyond calibration`` = ``L^c(Ŵ) − L^c(W)`` (calibrated vs
+    calibrated, the term of :func:`calibration_decomposition`), each with its 95% bootstrap interval over
+    seeds and test images; and ``test ECE`` before/after. The first row is the uncompressed network itself.
+    """
+    from poprisk import stats
+
+    if not isinstance(settings, Mapping) or not settings:
+        raise ValueError("settings must be a non-empty mapping from a label to row conditions")
+    base = dict(experiment="baseline") if baseline is None else dict(baseline)
+    rows = []
+    for label, cond in {"uncompressed": base, **dict(settings)}.items():
+        picked = stats.select(frame, **dict(cond))
+        if picked.empty:
+            raise ValueError(f"setting {label!r} = {dict(cond)} matches no row")
+        change = paired_interval(frame, per, cond, base, n_boot=n_boot, seed=seed)
+        beyond = paired_interval(frame, per, cond, base, kind="test_ce_cal", n_boot=n_boot, seed=seed)
+        is_base = cond is base
+        rows.append({"setting": label, "test CE": float(picked["test_ce"].mean()),
+                     "test CE, own T": float(picked["test_ce_cal"].mean()),
+                     "change": change["mean"],
+                     "change 95% CI": "–" if is_base else interval_text(change["boot_lo"], change["boot_hi"]),
+                     "beyond calibration": beyond["mean"],
+                     "beyond 95% CI": "–" if is_base else interval_text(beyond["boot_lo"], beyond["boot_hi"]),
+                     "test ECE": float(picked["test_ece"].mean()),
+                     "test ECE, own T": float(picked["test_ece_cal"].mean())})
+    return pd.DataFrame(rows)
