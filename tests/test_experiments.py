@@ -432,3 +432,19 @@ def test_select_on_validation_uses_validation_only(sweep):
         selection.select_on_validation(df, "gamma", among)
     with pytest.raises(ValueError, match="no row"):
         selection.select_on_validation(df, "beta", dict(method="drhw", bits=7))
+
+
+def test_sweep_does_not_depend_on_the_callers_thread_count():
+    cfg = ex.SweepConfig(**{**TINY, "seeds": (0,), "methods": ("kmeans", "hw_exact", "noise"), "bits": (2,)})
+    trained = ex.train_models(cfg, random_split(), cache_dir=False, device="cpu", progress=False)
+    before = torch.get_num_threads()
+    frames = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            frames.append(ex.run_sweeps(cfg, trained=trained, sweeps=("quantize",), progress=False))
+            assert torch.get_num_threads() == n  # restored after the sweep
+    finally:
+        torch.set_num_threads(before)
+    a, b = (f.drop(columns="seconds") for f in frames)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)

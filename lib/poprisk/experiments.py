@@ -539,10 +539,10 @@ def train_models(cfg: SweepConfig, split: data.Split | None = None, *, cache_dir
             seconds, history = time.perf_counter() - start, hist.epoch_loss
             store.save(payload, model, history, config=cfg.as_dict())
         model.eval()
-        out.append(TrainedModel(seed, model, sub, train.evaluate(model, sub.x_train, sub.y_train),
-                                train.evaluate(model, sub.x_val, sub.y_val),
-                                train.evaluate(model, sub.x_test, sub.y_test), cached, seconds, list(history),
-                                key))
+        with config.torch_threads(config.train_threads()):
+            metrics = [train.evaluate(model, x, y) for x, y in ((sub.x_train, sub.y_train),
+                                                                (sub.x_val, sub.y_val), (sub.x_test, sub.y_test))]
+        out.append(TrainedModel(seed, model, sub, *metrics, cached, seconds, list(history), key))
     return out
 
 
@@ -843,6 +843,28 @@ class PerExample:
         return self.losses[kind][index]
 
 
+def _sweep_network(cfg: SweepConfig, tm: TrainedModel, jobs: list[dict], add) -> None:
+    """The baseline row and every job's row of one trained network (``add`` measures and records a row)."""
+    base = add(tm, tm.model, dict(experiment="baseline"), 1.0, 0.0, None, time.perf_counter())
+    if not jobs:
+        return
+    n = min(cfg.curvature_samples, tm.split.x_train.shape[0])
+    h = importances(tm.model, tm.split.x_train[:n], tm.split.y_train[:n], method=cfg.curvature)
+    masks_cache = {}
+    for job in jobs:
+        start = time.perf_counter()
+        masks = None
+        if job.get("prune") is not None and job["prune_ratio"] > 0:
+            key = (job["prune"], job["prune_ratio"])
+            if key not in masks_cache:
+                masks_cache[key] = prune_masks(tm.model, job["prune"], job["prune_ratio"], h)
+            masks = masks_cache[key]
+        compressed, ratio = compress(tm.model, method=job.get("method"), bits=job.get("bits"), h=h, masks=masks,
+                                     beta=job.get("beta"), iters=cfg.iters, seed=tm.seed, layers=job["layers"],
+                                     noise_reference=cfg.noise_reference)
+        add(tm, compressed, job, ratio, hw_distortion(tm.model, compressed, h), base, start)
+
+
 def run_sweeps(cfg: SweepConfig, split: data.Split | None = None, *, sweeps=SWEEPS, trained=None,
                cache_dir=None, device=None, progress: bool = True, per_example: bool = False):
     """Train (or load) the networks of ``cfg`` and run the requested ``sweeps`` (a subset of :data:`SWEEPS`).
@@ -892,26 +914,10 @@ def run_sweeps(cfg: SweepConfig, split: data.Split | None = None, *, sweeps=SWEE
         bar.update(1)
         return metrics
 
-    for tm in trained:
-        start = time.perf_counter()
-        base = add(tm, tm.model, dict(experiment="baseline"), 1.0, 0.0, None, start)
-        if not jobs:
-            continue
-        n = min(cfg.curvature_samples, tm.split.x_train.shape[0])
-        h = importances(tm.model, tm.split.x_train[:n], tm.split.y_train[:n], method=cfg.curvature)
-        masks_cache = {}
-        for job in jobs:
-            start = time.perf_counter()
-            masks = None
-            if job.get("prune") is not None and job["prune_ratio"] > 0:
-                key = (job["prune"], job["prune_ratio"])
-                if key not in masks_cache:
-                    masks_cache[key] = prune_masks(tm.model, job["prune"], job["prune_ratio"], h)
-                masks = masks_cache[key]
-            compressed, ratio = compress(tm.model, method=job.get("method"), bits=job.get("bits"), h=h,
-                                         masks=masks, beta=job.get("beta"), iters=cfg.iters, seed=tm.seed,
-                                         layers=job["layers"], noise_reference=cfg.noise_reference)
-            add(tm, compressed, job, ratio, hw_distortion(tm.model, compressed, h), base, start)
+    # the thread count of training, so that the importances and every evaluation reproduce across machines
+    with config.torch_threads(config.train_threads()):
+        for tm in trained:
+            _sweep_network(cfg, tm, jobs, add)
     bar.close()
     frame = pd.DataFrame(rows)
     for col in ("bits", "beta", "prune", "layers"):  # keep ints as ints and missing as None (not NaN floats)
