@@ -8,7 +8,8 @@ TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-reco
                 texlive-xetex xindy fonts-freefont-otf latexmk lmodern tex-gyre
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup book test execute bench student pdf chromium clean
+.PHONY: setup book test execute bench student pdf chromium clean colab student-site answer-key release stamp \
+        colab-env device-path gpu-check gpu-check-dry timings-fast
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +37,49 @@ bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## student: the student copy (no solutions) of every notebook, in student/
-student: $(STAMP)
-	$(BIN)/python tools/student_copy.py --out student
+student: book
+	$(BIN)/python tools/student_copy.py --out student --site _build/html
+
+## colab: Colab notebooks generated from the chapters (_build/colab/book/*.ipynb, students' in _build/colab-student)
+colab: book
+	$(BIN)/python tools/colab_notebooks.py --site _build/html --out _build/colab
+	$(BIN)/python tools/colab_notebooks.py --site _build/html --out _build/colab-student --student
+
+## student-site: the site without solutions or quiz answers, launch buttons to the student notebooks
+student-site: book
+	$(BIN)/python tools/student_site.py --site _build/html --out _build/student-site
+
+## answer-key: the instructor's PDF (the whole book with every solution and quiz answer)
+answer-key: pdf
+	mkdir -p _build/answer-key && cp _build/latex/poprisk-book.pdf _build/answer-key/poprisk-answer-key.pdf
+	@echo "The answer key is at $(CURDIR)/_build/answer-key/poprisk-answer-key.pdf"
+
+## release: VERSION=x.y.z sets the version, stamps the notebooks, CHANGELOG and CITATION.cff, commits and tags
+release: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(BIN)/python tools/release.py release $(VERSION)
+
+## stamp: pin every bootstrap cell to v<version> and set Colab GPU metadata (no commit, no tag)
+stamp: $(STAMP)
+	$(BIN)/python tools/release.py stamp
+
+## colab-env: Python 3.12 venv with pyproject's loose ranges, poprisk via git+file://...@tag, ch01 + ch09 in FAST
+colab-env: $(STAMP)
+	POPRISK_COLAB_ENV=1 $(BIN)/python -m pytest -q tests/test_colab_env.py
+
+## device-path: every notebook in FAST mode on the pretend accelerator (tests/device_guard.py)
+device-path: $(STAMP)
+	$(BIN)/python tests/device_guard.py $(or $(NB),book/ch*.ipynb)
+
+## gpu-check: tools/gpu_check.sh on a CUDA machine (gpu-check-dry: its CPU dry run)
+gpu-check: $(STAMP)
+	tools/gpu_check.sh
+gpu-check-dry: $(STAMP)
+	POPRISK_GPU_CHECK=1 $(BIN)/python -m pytest -q tests/test_gpu_check.py
+
+## timings-fast: time every chapter in FAST mode (recorded for the runtime banners; outputs untouched)
+timings-fast: $(STAMP)
+	POPRISK_FAST=1 $(BIN)/python tools/execute_notebooks.py $(NB)
 
 ## pdf: the whole book as a PDF through LaTeX (installs Debian's TeX Live packages if missing)
 pdf: $(STAMP)

@@ -5,6 +5,11 @@ and re-renders the table of ``book/status.md`` from it. Usage::
 
     python tools/execute_notebooks.py                 # every notebook in _toc.yml, full mode
     python tools/execute_notebooks.py book/ch01_phenomenon.ipynb
+    POPRISK_FAST=1 python tools/execute_notebooks.py  # FAST-mode times only (``make timings-fast``)
+
+Only a full-mode run on the CPU stores its outputs (the book's pages). A FAST run, or any run on a GPU, is
+timed and recorded (``fast_seconds``; ``gpu.seconds``/``gpu.fast_seconds``) but leaves the notebook as it is;
+the runtime banners (``book/_ext/runtime_banner.py``) show these times.
 """
 
 from __future__ import annotations
@@ -60,14 +65,34 @@ def environment() -> dict:
             "device": dev}
 
 
-def execute(path: pathlib.Path, timeout: int) -> float:
+def execute(path: pathlib.Path, timeout: int, *, store: bool = True) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     elapsed = time.perf_counter() - start
-    nbformat.write(nb, path)
+    if store:
+        nbformat.write(nb, path)
     return elapsed
+
+
+def on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and os.environ.get("POPRISK_DEVICE", "cuda").startswith("cuda")
+
+
+def record(status: dict, name: str, elapsed: float, *, fast: bool, gpu: bool) -> None:
+    """Merge one timing into ``status`` (the parsed execution_status.json) without losing the others."""
+    entry = status["notebooks"].setdefault(name, {})
+    if gpu:
+        g = entry.setdefault("gpu", {})
+        g["fast_seconds" if fast else "seconds"] = round(elapsed, 1)
+        g.update(device=environment()["device"], date=time.strftime("%Y-%m-%d"))
+    elif fast:
+        entry["fast_seconds"] = round(elapsed, 1)
+    else:
+        entry.update({"seconds": round(elapsed, 1), "date": time.strftime("%Y-%m-%d"), **environment()})
 
 
 def render_status_page() -> None:
@@ -78,15 +103,20 @@ def render_status_page() -> None:
         nb = nbformat.read(ROOT / name, as_version=4)
         first = next((c.source for c in nb.cells if c.cell_type == "markdown"), name)
         titles[name] = first.splitlines()[0].lstrip("# ").strip()
-    rows = ["| Chapter | Full-mode run (s) | Date | Device | Python | torch | numpy |",
-            "|---|---:|---|---|---|---|---|"]
+    rows = ["| Chapter | Full-mode run (s) | FAST (s) | GPU full / FAST (s) | Date | Device | Python | torch | numpy |",
+            "|---|---:|---:|---:|---|---|---|---|---|"]
     for name in sorted(status):
         e = status[name]
+        if "seconds" not in e:
+            continue
         link = f"[{titles[name]}]({pathlib.Path(name).stem}.ipynb)"
-        rows.append(f"| {link} | {e['seconds']:.1f} | {e['date']} | {e['device']} | {e['python']} | "
-                    f"{e['torch']} | {e['numpy']} |")
-    total = sum(e["seconds"] for e in status.values())
-    rows.append(f"| **Total** | **{total:.1f}** | | | | | |")
+        fast = f"{e['fast_seconds']:.1f}" if "fast_seconds" in e else "–"
+        g = e.get("gpu", {})
+        gpu = " / ".join(f"{g[k]:.1f}" if k in g else "–" for k in ("seconds", "fast_seconds")) if g else "–"
+        rows.append(f"| {link} | {e['seconds']:.1f} | {fast} | {gpu} | {e['date']} | {e['device']} | "
+                    f"{e['python']} | {e['torch']} | {e['numpy']} |")
+    total = sum(e["seconds"] for e in status.values() if "seconds" in e)
+    rows.append(f"| **Total** | **{total:.1f}** | | | | | | | |")
     page = STATUS_PAGE.read_text()
     head, rest = page.split(TABLE_START)
     _, tail = rest.split(TABLE_END)
@@ -97,22 +127,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
     parser.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
+    parser.add_argument("--status", type=pathlib.Path, default=STATUS,
+                        help="timings file (default book/execution_status.json, which also re-renders status.md)")
+    parser.add_argument("--no-store", action="store_true", help="time the run, leave the notebook unchanged")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or toc_notebooks()
-    fast = os.environ.get("POPRISK_FAST", "")
+    fast = os.environ.get("POPRISK_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
+    gpu = on_gpu()
     os.environ["POPRISK_PROGRESS"] = "0"  # stored outputs hold results, not progress-bar redraws
     for path in paths:
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
-        elapsed = execute(path, args.timeout)
+        # Only full-mode CPU runs are the book's stored results; the others are timings.
+        elapsed = execute(path, args.timeout, store=not (fast or gpu or args.no_store))
         print(f"  done in {elapsed:.1f} s", flush=True)
-        if fast:
-            continue  # only full-mode runs are the book's stored results
         # Re-read just before writing: several notebooks may be executed side by side.
-        status = json.loads(STATUS.read_text()) if STATUS.exists() else {"notebooks": {}}
-        status["notebooks"][str(path.relative_to(ROOT))] = {
-            "seconds": round(elapsed, 1), "date": time.strftime("%Y-%m-%d"), **environment()}
-        STATUS.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
-        render_status_page()
+        status = json.loads(args.status.read_text()) if args.status.exists() else {"notebooks": {}}
+        record(status, str(path.relative_to(ROOT)), elapsed, fast=fast, gpu=gpu)
+        args.status.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
+        if args.status.resolve() == STATUS.resolve():
+            render_status_page()
     return 0
 
 
