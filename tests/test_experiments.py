@@ -376,6 +376,16 @@ def test_per_example_losses_are_keyed_by_row(sweep):
     assert diff["n_seeds"] == 2 and diff["lo"] <= diff["mean"] <= diff["hi"]
     with pytest.raises(ValueError, match="seed 0"):
         per.matrix(stats.select(df, experiment="quantize", method="drhw", bits=2, layers="all"))
+    q = stats.select(df, experiment="quantize", bits=2, layers="all")
+    table = per.bootstrap(q, ["method", "beta"], "test_ce_cal", against=stats.select(df, experiment="baseline"),
+                          n_boot=500)
+    assert len(table) == 8 and list(table.columns) == ["method", "beta", "mean", "lo", "hi", "se", "n_seeds"]
+    km = table[table.method == "kmeans"].iloc[0]
+    assert km["mean"] == pytest.approx(diff["mean"]) and (table.lo <= table["mean"]).all()
+    assert per.bootstrap(q, ["method", "beta"], n_boot=500)["mean"].tolist() == pytest.approx(
+        stats.summarize(q, ["method", "beta"], "test_ce")["test_ce_mean"].tolist())
+    with pytest.raises(ValueError, match=r"2 rows for seed 0.*beta"):
+        per.bootstrap(q, "method")
     with pytest.raises(ValueError, match=r"no row for seed\(s\) \[7\]"):
         per.matrix(rows, seeds=[0, 7])
     with pytest.raises(ValueError, match="kind"):

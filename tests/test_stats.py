@@ -62,6 +62,9 @@ def test_t_interval_matches_scipy():
             stats.t_interval(bad)
     with pytest.raises(ValueError, match="level"):
         stats.t_interval(vals, level=1.5)
+    for bad in (["a", "b"], "0.3", None, [True, False]):
+        with pytest.raises(TypeError, match="values"):
+            stats.t_interval(bad)
 
 
 def test_summarize_groups_by_whole_column_names_and_matches_t():

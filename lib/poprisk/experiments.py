@@ -842,6 +842,36 @@ class PerExample:
             raise ValueError("rows do not come from the sweep these per-example losses belong to")
         return self.losses[kind][index]
 
+    def bootstrap(self, rows: pd.DataFrame, by, kind: str = "test_ce", *, against: pd.DataFrame | None = None,
+                  against_kind: str | None = None, level: float = 0.95, n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
+        """One row per group of the ``by`` columns of ``rows`` (rows of this sweep) with the bootstrap interval
+        over test images and seeds (:func:`poprisk.stats.bootstrap_interval`) of the group's mean ``kind``
+        loss — or, given ``against`` (reference rows of the same sweep, one per seed, e.g.
+        ``stats.select(df, experiment="baseline")``), of the paired difference ``kind − against_kind``
+        (default: the same kind) on the same seeds and images. Columns: the ``by`` columns, ``mean``, ``lo``,
+        ``hi``, ``se``, ``n_seeds``. Each group must hold one row per seed (refused otherwise, naming the
+        columns in which its rows differ)."""
+        if not isinstance(rows, pd.DataFrame) or rows.empty:
+            raise ValueError("rows must be a non-empty DataFrame of sweep rows")
+        by = [by] if isinstance(by, str) else list(by)
+        unknown = [c for c in by if c not in rows.columns]
+        if unknown:
+            raise ValueError(f"by: unknown column(s) {unknown}; the frame has {list(rows.columns)}")
+        records = []
+        position = pd.Series(np.arange(len(rows)), index=rows.index)
+        keys = [rows[b] for b in by] if by else np.zeros(len(rows), int)
+        for _, part in position.groupby(keys, sort=False, dropna=False):
+            group = rows.iloc[part.to_numpy()]
+            stats.one_row_per_seed(group, f"the group {({c: group[c].iloc[0] for c in by})}", skip=("row",))
+            seeds = sorted(group["seed"].tolist())
+            a = self.matrix(group, kind, seeds)
+            b = None if against is None else self.matrix(against, against_kind or kind, seeds)
+            res = stats.bootstrap_interval(a, b, n_boot=n_boot, level=level, seed=seed)
+            records.append({**{c: stats.plain(group[c].iloc[0]) for c in by}, "mean": res["mean"],
+                            "lo": res["lo"], "hi": res["hi"], "se": res["se"], "n_seeds": res["n_seeds"]})
+        return pd.DataFrame.from_records(records, columns=[*by, "mean", "lo", "hi", "se", "n_seeds"])
+
 
 def _sweep_network(cfg: SweepConfig, tm: TrainedModel, jobs: list[dict], add) -> None:
     """The baseline row and every job's row of one trained network (``add`` measures and records a row)."""

@@ -33,7 +33,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["select", "t_interval", "summarize", "paired_comparison", "bootstrap_interval", "one_row_per_seed"]
+__all__ = ["select", "t_interval", "summarize", "paired_comparison", "bootstrap_interval", "one_row_per_seed",
+           "plain"]
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -92,7 +93,7 @@ def _differing_columns(rows: pd.DataFrame, skip=()) -> list[str]:
     return out[:8]
 
 
-def _plain(value):
+def plain(value):
     """A NumPy scalar as the Python scalar it holds (for tables and messages)."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -104,7 +105,7 @@ def one_row_per_seed(rows: pd.DataFrame, what: str = "rows", skip=()) -> None:
         return
     dup = rows["seed"][rows["seed"].duplicated(keep=False)]
     if len(dup):
-        seed = _plain(dup.iloc[0])
+        seed = plain(dup.iloc[0])
         clash = rows[rows["seed"] == seed]
         raise ValueError(f"{what} has {len(clash)} rows for seed {seed!r}; they differ in "
                          f"{_differing_columns(clash, skip)} — add those columns to the conditions "
@@ -152,7 +153,7 @@ def t_interval(values, level: float = 0.95) -> dict:
     (one per seed; see the module docstring for what it covers). Returns ``dict(mean, std, lo, hi, n)``;
     with one value ``std``, ``lo`` and ``hi`` are NaN (no spread to estimate)."""
     level = _level(level)
-    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    arr = _floats(values, "values").reshape(-1)
     if arr.size == 0:
         raise ValueError("t_interval needs at least one value")
     if not np.isfinite(arr).all():
@@ -190,7 +191,7 @@ def summarize(df: pd.DataFrame, by, metrics, level: float = 0.95) -> pd.DataFram
     records = []
     for key, part in position.groupby(keys, sort=False, dropna=False):
         rows = df.iloc[part.to_numpy()]
-        setting = {b: _plain(rows[b].iloc[0]) for b in by}
+        setting = {b: plain(rows[b].iloc[0]) for b in by}
         one_row_per_seed(rows, f"summarize: the group {setting}", skip=metrics)
         rec = dict(setting)
         for m in metrics:
@@ -251,8 +252,19 @@ def paired_comparison(df: pd.DataFrame, a: Mapping, b: Mapping, metric: str = "t
             "b_lower": int((diff > 0).sum())}
 
 
+def _floats(x, name: str) -> np.ndarray:
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, possibly on a GPU
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
 def _per_example(x, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
+    arr = _floats(x, name)
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 2:
         raise ValueError(f"{name} must be a 2-D array (seeds × test images) with at least 2 images, "
                          f"got shape {arr.shape}")
