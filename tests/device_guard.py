@@ -123,6 +123,7 @@ def run_notebooks(paths, timeout: int = 600) -> dict[str, str]:
     """Execute each notebook (FAST mode) with the guard installed by an injected first cell; return
     ``{notebook: error}`` for those that failed (``make device-path``)."""
     import pathlib
+    import re
 
     import nbformat
     from nbclient import NotebookClient
@@ -139,7 +140,9 @@ def run_notebooks(paths, timeout: int = 600) -> dict[str, str]:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
         except CellExecutionError as exc:
-            failures[path.name] = str(exc).strip().splitlines()[-1]
+            lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+            where = [ln.strip() for ln in lines if ln.lstrip().startswith(("--->", "Cell In[", "File "))]
+            failures[path.name] = " | ".join([*where[-4:], lines[-1]])
         print(f"{path.name}: {failures.get(path.name, 'ok')}", flush=True)
     return failures
 
