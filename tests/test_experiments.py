@@ -106,6 +106,11 @@ def test_config_is_hashable_and_describes_itself():
     assert cfg.as_dict()["seeds"] == [0, 1] and cfg.replace_(epochs=3).epochs == 3
     with pytest.raises(ValueError, match="lr"):
         cfg.replace_(lr=-1.0)
+    numpy_cfg = ex.SweepConfig(**{**TINY, "seeds": (np.int64(1),), "lr": np.float64(0.01), "epochs": np.int32(1),
+                                  "model_kwargs": {"hidden": (np.int64(16),)}})
+    assert cache.canonical_json(numpy_cfg.as_dict())  # plain JSON: the cache can store it
+    sub = ex.prepare_split(numpy_cfg, random_split()).subsample_train(50, 1)
+    assert ex.cache_key(numpy_cfg, 1, sub) == ex.cache_key(ex.SweepConfig(**{**TINY, "seeds": (1,)}), 1, sub)
 
 
 def test_paper_scale_config_fails_clearly_without_torchvision(monkeypatch):

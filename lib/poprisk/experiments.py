@@ -232,7 +232,7 @@ class SweepConfig:
         put("model_kwargs", tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v)
                                          for k, v in kwargs.items())))
         for name in ("replace", "augment", "download"):
-            checks.boolean(getattr(self, name), name)
+            put(name, checks.boolean(getattr(self, name), name))
         for name, low in (("epochs", 1), ("batch_size", 1), ("iters", 0), ("prune_quant_bits", 1),
                           ("curvature_samples", 1), ("ece_bins", 1), ("n_val", 1)):
             put(name, checks.integer(getattr(self, name), name, low=low))
@@ -278,7 +278,7 @@ class SweepConfig:
     def as_dict(self) -> dict:
         """The fields as a plain dict (tuples as lists: JSON-ready)."""
         def plain(v):
-            return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+            return [plain(x) for x in v] if isinstance(v, (tuple, list)) else stats.plain(v)
         return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def describe(self) -> pd.DataFrame:
