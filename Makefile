@@ -64,8 +64,9 @@ stamp: $(STAMP)
 	$(BIN)/python tools/release.py stamp
 
 ## colab-env: Python 3.12 venv with pyproject's loose ranges, poprisk via git+file://...@tag, ch01 + ch09 in FAST
+PY312  ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python) python3.12)
 colab-env: $(STAMP)
-	POPRISK_COLAB_ENV=1 $(BIN)/python -m pytest -q tests/test_colab_env.py
+	POPRISK_COLAB_ENV=1 POPRISK_PY312=$(PY312) $(BIN)/python -m pytest -q tests/test_colab_env.py
 
 ## device-path: every notebook in FAST mode on the pretend accelerator (tests/device_guard.py)
 device-path: $(STAMP)
