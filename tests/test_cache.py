@@ -43,6 +43,14 @@ def test_round_trip_and_keys(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [f"{cache.key_of(PAYLOAD)}.pt"]  # no temp files left
     with pytest.raises(ValueError, match="JSON"):
         cache.key_of({"lr": float("nan")})
+    with pytest.raises(TypeError, match="dict"):
+        cache.key_of("seed=0")
+    with pytest.raises(TypeError, match="Module"):
+        store.load(PAYLOAD, model.state_dict())
+    with pytest.raises(ValueError, match="finite"):
+        store.save(PAYLOAD, model, [float("nan")])
+    with pytest.raises(TypeError, match="history"):
+        store.save(PAYLOAD, model, 0.5)
     assert cache.ModelCache(None).load(PAYLOAD, net()) is None and not cache.ModelCache(None).save(PAYLOAD, net(), [])
 
 

@@ -85,6 +85,8 @@ def _loaded_code_fingerprint() -> str:
 
 def canonical_json(payload: dict) -> str:
     """``payload`` as sorted, compact JSON; refuses values JSON cannot represent exactly."""
+    if not isinstance(payload, dict):
+        raise TypeError(f"a cache payload must be a dict, got {type(payload).__name__}")
     try:
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -154,6 +156,11 @@ def _verify(entry, *, key: str, payload_json: str, reference: dict) -> tuple[dic
     return state, history
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
 class ModelCache:
     """The trained-network cache in ``folder`` (``None``: disabled — nothing is read or written).
 
@@ -173,9 +180,10 @@ class ModelCache:
 
         A damaged entry warns (naming its path and the reason), is moved aside, and counts as a miss.
         """
+        _check_model(model)
+        payload_json = canonical_json(payload)
         if self.folder is None:
             return None
-        payload_json = canonical_json(payload)
         key = key_of(payload)
         path = self.path(key)
         try:
@@ -224,13 +232,19 @@ class ModelCache:
         A folder that cannot be written (read-only, full, a file in the way) warns once per instance and
         turns the cache off for writing; the caller keeps its network in memory.
         """
+        _check_model(model)
+        if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
+            raise TypeError(f"history must be a list of numbers, got {type(history).__name__}")
+        history = [float(v) for v in history]
+        if not all(math.isfinite(v) for v in history):
+            raise ValueError("history must hold finite numbers")
+        key = key_of(payload)
+        config_json = canonical_json(config or {})
         if not self.writable:
             return False
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        history = [float(v) for v in history]
-        key = key_of(payload)
         entry = {"format": FORMAT, "version": VERSION, "key": key, "payload": canonical_json(payload),
-                 "config": canonical_json(config or {}), "state_dict": state,
+                 "config": config_json, "state_dict": state,
                  "checksum": state_checksum(state), "history": history}
         tmp = None
         try:
