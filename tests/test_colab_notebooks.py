@@ -150,3 +150,33 @@ def test_converter_on_synthetic_myst():
 def test_converter_refuses_what_it_cannot_render(bad, error):
     with pytest.raises(error):
         converter().convert(bad)
+
+
+def test_site_shows_the_runtime_banner_under_each_chapter_title(built_site):
+    html, _ = built_site
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import json
+
+    from runtime_banner import banner_text
+
+    status = json.loads((ROOT / "book" / "execution_status.json").read_text())["notebooks"]
+    for path in NOTEBOOKS:
+        page = (html / "book" / path.with_suffix(".html").name).read_text(encoding="utf-8")
+        m = re.search(r'</h1>\s*<p class="runtime-banner"><em>(.*?)</em></p>', page, re.S)
+        assert m, f"{path.name}: no runtime banner right under the title"
+        gpu = nbformat.read(path, as_version=4).metadata.get("accelerator") == "GPU"
+        expected = banner_text(status.get(f"book/{path.name}"), gpu)
+        assert cn._plain(m.group(1)) == expected
+
+
+def test_banner_text():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from runtime_banner import banner_text
+
+    entry = {"seconds": 189.7, "fast_seconds": 41.2, "device": "CPU (x86_64, 2 cores)"}
+    text = banner_text(entry, gpu=True)
+    assert text.startswith("Runtime: GPU recommended") and "full run 3 min 10 s, FAST mode 41 s" in text
+    assert "On a GPU: not measured yet." in text
+    text = banner_text({**entry, "gpu": {"seconds": 20.0, "fast_seconds": 9.6, "device": "NVIDIA H200"}}, gpu=True)
+    assert "On a GPU (NVIDIA H200): full run 20 s, FAST mode 10 s." in text
+    assert banner_text(None, gpu=False) == "Runtime: CPU is fine (no GPU needed). Run time: not measured yet."

@@ -89,7 +89,8 @@ def site_index(html_dir: pathlib.Path) -> dict[str, Target]:
             stop = ids[i + 1].start() if i + 1 < len(ids) else len(text)
             after = text[m.end(): min(stop, m.end() + 3000)]
             number = re.search(r'<span class="caption-number">([^<]*?)\s*</span>', after)
-            heading = re.match(r'[^<]*>\s*(?:<span[^>]*></span>\s*)*<h[1-6]>(.*?)<a class="headerlink"', after, re.S)
+            heading = re.match(r'[^<]*>\s*(?:</span>\s*)?(?:<span[^>]*></span>\s*)*<h[1-6]>(.*?)<a class="headerlink"',
+                               after, re.S)
             eqno = re.search(r'<span class="eqno">\((\d+)\)', after)
             if number:
                 shown = number.group(1).strip()
