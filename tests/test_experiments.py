@@ -463,3 +463,32 @@ def test_sweep_does_not_depend_on_the_callers_thread_count():
         torch.set_num_threads(before)
     a, b = (f.drop(columns="seconds") for f in frames)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+HOSTILE = (None, "no", "", math.nan, math.inf, -1, 0, 1.5, True, (), ("x",), (math.nan,), (-1,), [None], object())
+
+
+@pytest.mark.parametrize("field", [f.name for f in ex.dataclasses.fields(ex.SweepConfig)])
+def test_every_field_refuses_hostile_values_or_stores_a_valid_one(field):
+    """Each hostile value is either refused with TypeError/ValueError naming the field, or stored as a value of
+    the field's kind (bools are bools, numbers finite, sequences tuples) — never another exception."""
+    default = getattr(ex.SweepConfig(), field)
+    for value in HOSTILE:
+        try:
+            cfg = ex.SweepConfig(**{field: value})
+        except (TypeError, ValueError) as exc:
+            assert field in str(exc) or field.rstrip("s") in str(exc), (field, value, exc)
+            continue
+        stored = getattr(cfg, field)
+        if stored is None and field in ("n_train", "n_test"):  # documented: the whole pool / official test set
+            continue
+        if isinstance(default, bool):
+            assert isinstance(stored, bool), (field, value)
+        elif isinstance(default, float):
+            assert isinstance(stored, float) and math.isfinite(stored), (field, value)
+        elif isinstance(default, tuple):
+            assert isinstance(stored, tuple), (field, value)
+            assert all(not isinstance(v, float) or math.isfinite(v) for v in stored), (field, value)
+        elif isinstance(default, int):
+            assert isinstance(stored, int) and not isinstance(stored, bool), (field, value)
+        assert cache.canonical_json(cfg.as_dict())
