@@ -20,7 +20,6 @@ import sysconfig
 import types
 
 import nbformat
-
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

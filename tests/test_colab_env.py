@@ -18,11 +18,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import types
 
 import nbformat
 import pytest
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
