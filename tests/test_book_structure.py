@@ -59,8 +59,8 @@ def test_colab_bootstrap_cell(path, config):
     first = code_cells(nb)[0]
     url = config["repository"]["url"].rstrip("/")
     assert "google.colab" in first.source, f"{path.name}: first code cell is not the Colab bootstrap"
-    assert f"git+{url}@{config['repository']['branch']}" in first.source, \
-        f"{path.name}: bootstrap cell does not install from {url}"
+    # the pinned ref itself is checked by tests/test_colab_bootstrap.py
+    assert f"git+{url}@" in first.source, f"{path.name}: bootstrap cell does not install from {url}"
     assert "remove-cell" in first.metadata.get("tags", []), f"{path.name}: bootstrap cell is not hidden"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
@@ -91,7 +91,7 @@ def test_chapter_has_checked_cells(path):
 
 def test_config_is_complete(config):
     assert config["execute"]["execute_notebooks"] == "off"
-    assert config["repository"]["branch"] == "main"
+    assert isinstance(config["repository"]["branch"], str) and config["repository"]["branch"]
     assert config["repository"]["url"].startswith("https://github.com/")
     assert "path_to_book" in config["repository"]
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
