@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NB     ?=
 TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-plain-generic \
-                texlive-xetex xindy fonts-freefont-otf latexmk lmodern tex-gyre
+                texlive-xetex xindy fonts-freefont-otf latexmk lmodern tex-gyre poppler-utils
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup book test execute bench student pdf chromium clean colab student-site answer-key release stamp \
+.PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
         colab-env device-path gpu-check gpu-check-dry timings-fast
 
 $(STAMP): requirements.txt pyproject.toml
@@ -88,6 +88,10 @@ pdf: $(STAMP)
 	  --no-install-recommends $(TEX_PACKAGES); }
 	$(BIN)/jupyter-book build . --builder pdflatex
 	@echo "The PDF is at $(CURDIR)/_build/latex/poprisk-book.pdf"
+
+## pdf-check: `make pdf`, then check its LaTeX log (undefined references, control sequences) and structure
+pdf-check: pdf
+	POPRISK_PDF_BUILT=1 $(BIN)/python -m pytest -q tests/test_pdf.py
 
 # The browser check drives Debian's Chromium (Playwright's own browser download would need the network).
 chromium:
