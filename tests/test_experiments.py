@@ -287,7 +287,7 @@ def test_compress_refuses_transposed_importances():
 
 
 def test_layer_subsets_touch_only_their_layers():
-    model, h = _mlp()
+    model, _ = _mlp()
     assert ex.selected_layers(model, "hidden") == ["net.1"] and ex.selected_layers(model, "output") == ["net.4"]
     out, ratio = ex.compress(model, method="kmeans", bits=1, layers="output")
     assert torch.equal(out.net[1].weight, model.net[1].weight) and out.net[4].weight.unique().numel() <= 2
@@ -323,7 +323,7 @@ def test_noise_control_matches_the_reference_distortion_exactly():
 # --------------------------------------------------------------------------------------------------- sweeps
 
 def test_run_sweeps_rows_and_columns(sweep):
-    cfg, df, per = sweep
+    _, df, _ = sweep
     n_quant = 2 * (4 + 2 + 1 + 1)  # per bits: uniform, kmeans, hw_kmeans, hw_exact; drhw × 2 β; drhw_linear; noise
     n_jobs = 2 * (n_quant + 2 * 2 + 2 * 2 * 1)  # two layer subsets × (quantize + prune + prune_quantize)
     assert len(df) == 2 * (1 + n_jobs) and df["row"].tolist() == list(range(len(df)))
@@ -355,7 +355,7 @@ def test_run_sweeps_rows_and_columns(sweep):
 
 
 def test_calibrated_and_fixed_columns_agree_with_calibration(sweep):
-    cfg, df, per = sweep
+    cfg, df, _ = sweep
     tm = ex.train_models(cfg, random_split(), cache_dir=False, device="cpu", progress=False)[0]
     z_val, z_test = ex.train.predict(tm.model, tm.split.x_val), ex.train.predict(tm.model, tm.split.x_test)
     row = stats.select(df, experiment="baseline", seed=0).iloc[0]
@@ -368,7 +368,7 @@ def test_calibrated_and_fixed_columns_agree_with_calibration(sweep):
 
 
 def test_per_example_losses_are_keyed_by_row(sweep):
-    cfg, df, per = sweep
+    _, df, per = sweep
     assert per.losses["test_ce"].shape == (len(df), 40)
     for kind in ex.PER_EXAMPLE_KINDS:
         assert per.losses[kind].mean(axis=1) == pytest.approx(df[kind].to_numpy())
@@ -418,7 +418,7 @@ def test_augment_images_shapes_and_determinism():
 # ------------------------------------------------------------------------------------------------ selection
 
 def test_select_on_validation_uses_validation_only(sweep):
-    cfg, df, per = sweep
+    _, df, _ = sweep
     among = dict(experiment="quantize", method="drhw", bits=2, layers="all")
     sel = selection.select_on_validation(df, "beta", among)
     means = stats.select(df, **among).groupby("beta").val_ce.mean()

@@ -154,8 +154,8 @@ class SweepConfig:
     ``n_test`` held-out test images (``None`` keeps torchvision's official test set; required offline),
     ``n_val`` validation images split off the training pool once (see the module docstring for why a fixed
     split; the pool shrinks by ``n_val``: 5,000 − 2,000 − 1,000 = 2,000 images for the default
-    ``mnist_sample``), ``split_seed``, and a training subsample of ``n_train`` images per seed (``replace``: drawn with
-    replacement, as the authors did; ``None``: the whole pool). ``normalize``: ``"unit"`` ([0, 1] inputs) or
+    ``mnist_sample``), ``split_seed``, and a training subsample of ``n_train`` images per seed (``replace``:
+    drawn with replacement, as the authors did; ``None``: the whole pool). ``normalize``: ``"unit"`` ([0, 1] inputs) or
     ``"authors"`` (``(x − 0.1307)/0.3081``, MNIST-type data only). Model: ``model`` in :data:`MODELS` with
     ``model_kwargs`` (pairs, e.g. ``(("hidden", (64,)),)``). Training: ``epochs``, ``batch_size``, ``lr``,
     ``momentum``, ``weight_decay``; ``augment`` adds random crops and flips (image models). ``seeds``: one
@@ -169,7 +169,8 @@ class SweepConfig:
     ``prune_quant_methods`` at ``prune_quant_bits`` (β from ``prune_quant_betas``) for pruning followed by
     quantization. Curvature: ``curvature`` (a method of :func:`poprisk.curvature.hessian_diag`) on
     ``curvature_samples`` training images. Calibration: ``fixed_temperature`` (the data-free control: a round
-    number fixed before any network was trained, never tuned on any split) and ``ece_bins``. ``download`` lets :func:`poprisk.data.load_torchvision` fetch data into ``data_root``.
+    number fixed before any network was trained, never tuned on any split) and ``ece_bins``. ``download``
+    lets :func:`poprisk.data.load_torchvision` fetch data into ``data_root``.
 
     Every field is checked here, before any work: names against the real registries, numbers finite and in
     range, booleans real ``bool`` (``"no"`` is refused), seeds distinct non-negative integers, and the memory
