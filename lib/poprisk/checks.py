@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 __all__ = ["integer", "real", "boolean", "seed"]
 
 
@@ -44,7 +46,7 @@ def real(value, name: str, *, low: float | None = None, high: float | None = Non
 
 def boolean(value, name: str) -> bool:
     """``value`` if it is a ``bool`` (NumPy's too); anything else — ``"no"``, ``0``, ``None`` — is refused."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
 
