@@ -445,3 +445,309 @@ def test_drhw_linear_rejects_bad_penalty(lam):
 def test_drhw_linear_rejects_a_boolean_penalty():
     with pytest.raises(TypeError, match="diameter_reg"):
         q.drhw_linear([0.0, 1.0, 2.0], None, 2, True)
+
+
+# ------------------------------------------------------------------------- reliability (issue 14) and speed (15)
+# class 4 — a per-weight importance must have its weight's shape: a transposed one pairs the wrong numbers
+
+def _h_like(net, transform=lambda t: t):
+    return {name: transform(torch.rand_like(m.weight) + 0.1) for name, m in _layers(net)}
+
+
+@pytest.mark.parametrize("bad", ["transposed", "flat", "extra_dim", "short"])
+def test_check_importances_demands_the_exact_weight_shape(bad):
+    net = _net()
+    h = _h_like(net)
+    name = "2"  # the (3, 5) Linear
+    h[name] = {"transposed": h[name].T.contiguous(), "flat": h[name].reshape(-1),
+               "extra_dim": h[name][None], "short": h[name][:, :-1]}[bad]
+    with pytest.raises(ValueError, match=r"h\['2'\]"):
+        q.check_importances(h, net)
+    with pytest.raises(ValueError, match=r"h\['2'\]"):
+        q.quantize_model(net, "hw_kmeans", 4, h=h)
+
+
+@pytest.mark.parametrize("value, error", [(float("nan"), ValueError), (float("inf"), ValueError),
+                                          (0.0, ValueError), (-1.0, ValueError)])
+def test_check_importances_values(value, error):
+    net = _net()
+    h = _h_like(net)
+    h["0"][1, 2] = value
+    with pytest.raises(error, match=r"h\['0'\]"):
+        q.check_importances(h, net)
+    if value == 0.0:  # a curvature for pruning may be zero
+        assert q.check_importances(h, net, positive=False)["0"][1, 2] == 0.0
+
+
+def test_check_importances_kinds_and_result():
+    net = _net()
+    h = _h_like(net)
+    out = q.check_importances({**h, "unused": torch.ones(2)}, net)  # extra entries are ignored
+    assert set(out) == {"0", "2", "3"} and all(out[n].dtype == np.float64 for n in out)
+    np.testing.assert_array_equal(out["3"], h["3"].double().numpy())
+    with pytest.raises(TypeError, match="h"):
+        q.check_importances([h["0"]], net)
+    with pytest.raises(ValueError, match="no entry"):
+        q.check_importances({"0": h["0"]}, net)
+    with pytest.raises(TypeError, match=r"h\['0'\]"):
+        q.check_importances({**h, "0": "ones"}, net)
+    with pytest.raises(TypeError, match=r"h\['0'\]"):
+        q.check_importances({**h, "0": h["0"] > 0.5}, net)
+    with pytest.raises(TypeError, match="model"):
+        q.check_importances(h, "net")
+
+
+@pytest.mark.parametrize("fn", [lambda w, h: q.weighted_kmeans_1d(w, h, 3), lambda w, h: q.drhw_linear(w, h, 3, 1.0),
+                                lambda w, h: q.init_centers(w, 3, h=h), lambda w, h: q.brute_force_kmeans(w, h, 2),
+                                lambda w, h: q.distortion(w, h, [0.0, 1.0], np.zeros(w.size, int)),
+                                lambda w, h: q.METHODS["hw_kmeans"](w, h, 3)])
+def test_scalar_quantizers_refuse_a_transposed_importance(fn):
+    # these flatten any w (scalar weights); a 2-D w given to hw_kmeans/drhw_kmeans is the vector case
+    rng = np.random.default_rng(0)
+    w, h = rng.normal(size=(3, 4)), rng.uniform(0.5, 2.0, size=(3, 4))
+    with pytest.raises(ValueError, match="h"):
+        fn(w, h.T)
+    fn(w, h)  # the same shape, or the flat form, pair by position
+    fn(w, h.reshape(-1))
+
+
+def test_vector_quantizers_refuse_transposed_blocks():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(5, 3))
+    with pytest.raises(ValueError, match="h"):
+        q.hw_kmeans(W, np.ones((3, 5)), 2)
+    with pytest.raises(ValueError, match="h"):
+        q.hw_kmeans(W, np.ones((3, 5, 5)), 2)
+
+
+# class 5 — scale-invariant problems give scale-invariant answers
+
+@settings(max_examples=30, deadline=None)
+@given(problem=weighted_problem(n_min=2, n_max=40), e=st.integers(-1000, 1000))
+def test_exact_quantizer_is_invariant_to_a_power_of_two_scale_of_h(problem, e):
+    w, h, k = problem
+    c0, l0 = q.weighted_kmeans_1d(w, h, k)
+    hs = h * 2.0 ** e
+    if not (np.isfinite(hs).all() and (hs > 0).all()):
+        return
+    c1, l1 = q.weighted_kmeans_1d(w, hs, k)
+    np.testing.assert_array_equal(l0, l1)
+    np.testing.assert_array_equal(c0, c1)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-100, 1e100, 1e160, 1e300])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_exact_quantizer_at_extreme_importances(scale, backend):
+    rng = np.random.default_rng(1)
+    w, h = rng.normal(size=300), rng.uniform(0.5, 2.0, 300)
+    c0, l0 = q.weighted_kmeans_1d(w, h, 5, backend=backend)
+    c1, l1 = q.weighted_kmeans_1d(w, h * scale, 5, backend=backend)
+    np.testing.assert_array_equal(l0, l1)
+    np.testing.assert_allclose(c0, c1, rtol=1e-12)
+    c2, l2 = q.weighted_kmeans_1d(w * 1e150, h, 5, backend=backend)  # and of the weights
+    np.testing.assert_array_equal(l0, l2)
+    np.testing.assert_allclose(c0 * 1e150, c2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_exact_quantizer_when_h_spans_17_orders_of_magnitude(seed, backend):
+    rng = np.random.default_rng(seed)
+    n = 9 if seed % 2 else 200
+    w, h = rng.normal(size=n), 10.0 ** rng.uniform(-17, 0, n)
+    for k in (2, 3, 5, min(20, n - 1)):
+        c, lab = q.weighted_kmeans_1d(w, h, k, backend=backend)
+        assert np.isfinite(c).all() and lab.min() >= 0 and lab.max() < c.size
+        d = q.distortion(w, h, c, lab)
+        slack = 1e-12 * float(np.sum(h * w**2))  # the resolution of the prefix sums
+        assert d <= q.distortion(w, h, *q.hw_kmeans(w, h, k)) + slack
+        if n <= 9:
+            assert d <= q.brute_force_kmeans(w, h, k) + slack
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e160, 1e300])
+def test_drhw_has_no_nan_for_extreme_importances_and_scales_beta_with_h(scale):
+    rng = np.random.default_rng(2)
+    w, h = rng.normal(size=200), rng.uniform(0.5, 2.0, 200)
+    c0, l0 = q.drhw_kmeans(w, h, 4, 5.0)
+    c1, l1 = q.drhw_kmeans(w, h * scale, 4, 5.0 * scale)
+    assert np.isfinite(c1).all()
+    np.testing.assert_allclose(c0, c1, rtol=1e-12)
+    np.testing.assert_array_equal(l0, l1)
+    W, H = rng.normal(size=(60, 2)), _random_spd(rng, 60, 2)
+    C0, L0 = q.drhw_kmeans(W, H, 3, 2.0)
+    C1, L1 = q.drhw_kmeans(W, H * scale, 3, 2.0 * scale)
+    assert np.isfinite(C1).all()
+    np.testing.assert_allclose(C0, C1, rtol=1e-9)
+    np.testing.assert_array_equal(L0, L1)
+
+
+# class 8 — seeds are non-negative integers (None is refused); flags are bools
+
+BAD_SEEDS = [None, -1, 1.5, True, "0", np.float64(2.0)]
+
+
+@pytest.mark.parametrize("seed", BAD_SEEDS)
+@pytest.mark.parametrize("call", [
+    lambda s: q.init_centers([0.0, 1.0, 2.0], 2, init="random", seed=s),
+    lambda s: q.kmeans([0.0, 1.0, 2.0], 2, init="random", seed=s),
+    lambda s: q.hw_kmeans([0.0, 1.0, 2.0], None, 2, seed=s),
+    lambda s: q.drhw_kmeans(np.zeros((3, 2)), None, 2, 1.0, init="random", seed=s),
+])
+def test_seeds_must_be_non_negative_integers(call, seed):
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        call(seed)
+
+
+def test_random_init_is_reproducible_from_its_seed():
+    w = np.random.default_rng(0).normal(size=500)
+    a, b = q.kmeans(w, 6, init="random", seed=3), q.kmeans(w, 6, init="random", seed=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], q.kmeans(w, 6, init="random", seed=4)[0])
+
+
+@pytest.mark.parametrize("flag", ["no", "False", 0, 1, None, np.array([True])])
+def test_boolean_flags_must_be_bools(flag):
+    with pytest.raises(TypeError, match="contiguous"):
+        q.brute_force_kmeans([0.0, 1.0, 3.0], None, 2, contiguous=flag)
+    with pytest.raises(TypeError, match="positive"):
+        q.check_importances(_h_like(_net()), _net(), positive=flag)
+
+
+# class 12 — every public function: wrong kinds and values fail first, naming the argument
+
+HOSTILE = [None, "abc", True, 1 + 2j, [[1.0, 2.0], [3.0]], {"a": 1}, [np.nan, 1.0], [], np.array([True, False])]
+GOOD = {
+    q.init_centers: dict(w=[0.0, 1.0, 2.0], k=2),
+    q.assign: dict(w=[0.0, 1.0, 2.0], centers=[0.0, 2.0]),
+    q.hw_kmeans: dict(w=[0.0, 1.0, 2.0], h=[1.0, 1.0, 2.0], k=2),
+    q.drhw_kmeans: dict(w=[0.0, 1.0, 2.0], h=[1.0, 1.0, 2.0], k=2, beta=1.0),
+    q.drhw_linear: dict(w=[0.0, 1.0, 2.0], h=[1.0, 1.0, 2.0], k=2, diameter_reg=1.0),
+    q.kmeans: dict(w=[0.0, 1.0, 2.0], k=2),
+    q.uniform_quantize: dict(w=[0.0, 1.0, 2.0], k=2),
+    q.weighted_kmeans_1d: dict(w=[0.0, 1.0, 2.0], h=[1.0, 1.0, 2.0], k=2),
+    q.brute_force_kmeans: dict(w=[0.0, 1.0, 2.0], h=[1.0, 1.0, 2.0], k=2),
+    q.distortion: dict(w=[0.0, 1.0, 2.0], h=[1.0, 1.0, 2.0], centers=[0.0, 2.0], labels=[0, 0, 1]),
+    q.diameter: dict(centers=[0.0, 2.0]),
+    q.farthest_pair: dict(centers=[0.0, 2.0]),
+    q.label_entropy_bits: dict(labels=[0, 0, 1], k=2),
+    q.entropy_coded_bits: dict(labels=[0, 0, 1], k=2),
+    q.drhw_pair_update: dict(A1=1.0, B1=0.0, A2=1.0, B2=1.0, beta=1.0),
+}
+OPTIONAL_NONE = {"h"}  # None is a valid value there (all ones)
+CASES = [(fn, arg, i) for fn, good in GOOD.items() for arg in good for i in range(len(HOSTILE))
+         if not (arg in OPTIONAL_NONE and HOSTILE[i] is None)]
+
+
+@pytest.mark.parametrize("fn, arg, i", CASES, ids=[f"{f.__name__}-{a}-{i}" for f, a, i in CASES])
+def test_hostile_inputs_fail_clearly(fn, arg, i):
+    fn(**GOOD[fn])  # the good call works
+    with pytest.raises((TypeError, ValueError), match=rf"\b{arg}\b"):
+        fn(**{**GOOD[fn], arg: HOSTILE[i]})
+
+
+@pytest.mark.parametrize("centers", [[np.nan, 0.0], [0.0, np.inf], [[0.0, np.nan], [1.0, 1.0]]])
+def test_assign_refuses_non_finite_centres(centers):
+    w = [0.5, 1.0] if np.ndim(centers) == 1 else [[0.5, 1.0], [1.0, 2.0]]
+    with pytest.raises(ValueError, match="centers"):
+        q.assign(w, centers)
+
+
+def test_vector_assign_checks_its_weights():
+    with pytest.raises(ValueError, match="w"):
+        q.assign([[np.nan, 1.0]], [[0.0, 0.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="w"):
+        q.assign(np.zeros((0, 2)), [[0.0, 0.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("kw", [dict(k=2.0), dict(k=True), dict(k=0), dict(iters=-1), dict(iters=2.5),
+                                dict(init=3), dict(init="best"), dict(seed=None)])
+def test_lloyd_settings_fail_clearly(kw):
+    with pytest.raises((TypeError, ValueError), match=next(iter(kw))):
+        q.hw_kmeans(**{"w": [0.0, 1.0, 2.0], "h": None, "k": 2, **kw})
+
+
+def test_quantize_model_refuses_bad_models_and_settings():
+    with pytest.raises(TypeError, match="model"):
+        q.quantize_model("net", "kmeans", 4)
+    with pytest.raises(ValueError, match="method"):
+        q.quantize_model(_net(), ["kmeans"], 4)
+    with pytest.raises((TypeError, ValueError), match="k"):
+        q.quantize_model(_net(), "kmeans", 4.0)
+    net = _net()
+    with torch.no_grad():
+        net[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        q.quantize_model(net, "kmeans", 4)
+    with pytest.raises(ValueError, match="layers"):
+        q.QuantizationReport([])
+
+
+# issue 15 — Lloyd's scalar iteration sorts once (prefix sums) with the same results as binning every step
+
+def _lloyd_by_binning(w, h, k, iters=30):
+    c = q.init_centers(w, k, h=h)
+    for _ in range(iters):
+        lab = q.assign(w, c)
+        mass = np.bincount(lab, weights=h, minlength=k)
+        new = np.where(mass > 0, np.bincount(lab, weights=h * w, minlength=k) / np.where(mass > 0, mass, 1), c)
+        new.sort()
+        if np.array_equal(new, c):
+            break
+        c = new
+    return c, q.assign(w, c)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lloyd_prefix_sums_match_binning(seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(100, 20_000)), int(rng.choice([2, 4, 16, 32]))
+    w = rng.laplace(0, 0.05, n).astype(np.float32).astype(np.float64)  # float32 weights, as from a network
+    h = rng.lognormal(0, 1, n)
+    c0, l0 = _lloyd_by_binning(w, h, k)
+    c1, l1 = q.hw_kmeans(w, h, k)
+    np.testing.assert_array_equal(l0, l1)
+    np.testing.assert_allclose(c0, c1, rtol=1e-13, atol=1e-300)
+
+
+# issue 15 — start-up: no torch (nor numba) on import; a cache dir that cannot be written is not an error
+
+def _run_python(code, **env):
+    import os
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_import_does_not_load_torch_or_numba():
+    out = _run_python("import sys, poprisk.quantize; print('torch' in sys.modules, 'numba' in sys.modules)")
+    assert out.split() == ["False", "False"]
+
+
+def test_kernel_falls_back_quietly_without_a_writable_cache(monkeypatch):
+    numba = pytest.importorskip("numba")
+    import warnings
+
+    asked = []
+
+    def refusing(*args, **kw):  # what numba does where no cache directory can be written
+        asked.append(bool(kw.get("cache")))
+        if kw.get("cache"):
+            raise RuntimeError("cannot cache function '_nb_dp': no locator available for file")
+        return lambda fn: fn  # compile nothing: the kernel's Python source runs (same code, slowly)
+
+    monkeypatch.setattr(numba, "njit", refusing)
+    monkeypatch.setattr(q, "_KERNEL", {})
+    for name, fn in q._NB_PYTHON.items():
+        monkeypatch.setattr(q, name, fn)
+    w = np.random.default_rng(0).normal(size=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c, lab = q.weighted_kmeans_1d(w, None, 4, backend="numba")
+    assert asked == [True, False] * 4
+    c2, lab2 = q.weighted_kmeans_1d(w, None, 4, backend="numpy")
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_allclose(c, c2, rtol=1e-12)

@@ -43,8 +43,21 @@ Conventions shared by every quantizer
 * Empty clusters (Lloyd and DRHW): an empty cluster keeps its previous centre, so no NaN can appear; if it is
   a member of DRHW's farthest pair it is held fixed and its partner solves its half of the joint system,
   ``(A_2 + βI) c_2 = B_2 + β c_1`` (for ``β = 0`` that is the HW mean, as in :func:`hw_kmeans`).
-* Bad input raises ``ValueError`` naming the argument: mismatched shapes, non-positive or non-finite ``h``,
-  non-finite ``w``, ``k < 1``, ``beta < 0``, a block of ``h`` that is not symmetric positive definite.
+* Scale: every problem here is invariant to multiplying ``h`` by a constant (and ``w`` and the centres by
+  another; DRHW's ``beta`` scales with ``h``), so each quantizer first rescales ``h`` and ``w`` by powers of two
+  (exact in floating point: results are bit-for-bit those of the unscaled problem wherever that one does not
+  overflow or underflow) — importances of 1e-200 or 1e160, or spanning 17 orders of magnitude, give the same
+  answers as importances near 1.
+* Bad input raises, before any work, ``TypeError`` for a wrong kind of value (a string, ``None``, a bool where a
+  number is expected, a ragged list, a complex or boolean array) and ``ValueError`` for a wrong value —
+  mismatched shapes (a per-weight ``h`` must have ``w``'s shape, or be its flat ``(n,)`` form: a transposed
+  ``h`` of the same size is refused), non-positive or non-finite ``h``, non-finite ``w`` or centres, ``k < 1``,
+  ``beta < 0``, a negative seed, a block of ``h`` that is not symmetric positive definite — each naming the
+  argument. :func:`check_importances` is the same check for a whole model's ``{layer: h}`` dict.
+* Seeds are non-negative integers (``None`` is refused: every random draw of the book is reproducible).
+* ``import poprisk.quantize`` imports neither torch nor numba: torch is imported by :func:`quantize_model` and
+  :func:`check_importances`, numba (whose compiled kernel is cached on disk, or recompiled quietly where no cache
+  directory is writable) on the first call of :func:`weighted_kmeans_1d`.
 """
 
 from __future__ import annotations
@@ -55,10 +68,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
-from poprisk.models import compressible_layers
+from poprisk import checks
 
 INITS = ("quantile", "linear", "random", "authors")
 BACKENDS = ("auto", "numba", "numpy")
@@ -66,11 +77,25 @@ BACKENDS = ("auto", "numba", "numpy")
 
 # ----------------------------------------------------------------------------------------------- validation
 
-def _to_numpy(x, name: str) -> np.ndarray:
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if arr.dtype.kind not in "biuf":
+def _to_numpy(x, name: str, kinds: str = "iuf") -> np.ndarray:
+    """``x`` (array-like or tensor, on any device) as a NumPy array whose dtype kind is in ``kinds``; floats and
+    integers come back as float64. Anything else — ``None``, strings, bools, dicts, ragged lists, complex or
+    boolean arrays — is a ``TypeError`` naming ``name``."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+        t = x.detach().cpu()
+        try:
+            x = t.numpy()
+        except TypeError:  # bfloat16 and other dtypes NumPy lacks
+            x = t.double().numpy()
+    if x is None or isinstance(x, (str, bytes, dict, set, bool, np.bool_)):
+        raise TypeError(f"{name} must be a real numeric array, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be a rectangular real numeric array ({exc})") from None
+    if arr.dtype.kind not in kinds:
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
+    return arr.astype(np.float64, copy=False) if arr.dtype.kind in "iuf" and "f" in kinds else arr
 
 
 def _as_weights(w, name: str = "w") -> np.ndarray:
@@ -83,29 +108,60 @@ def _as_weights(w, name: str = "w") -> np.ndarray:
     return arr
 
 
-def _as_importance(h, n: int, name: str = "h") -> np.ndarray:
+def _shape(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def _as_importance(h, n: int, name: str = "h", *, like=None) -> np.ndarray:
+    """One strictly positive, finite importance per weight, flattened. ``like`` is the weights' original
+    shape: ``h`` must have that shape or be its flat ``(n,)`` form (a transposed ``h`` pairs the wrong numbers)."""
     if h is None:
         return np.ones(n)
-    arr = _as_weights(h, name)
+    arr = _to_numpy(h, name)
+    if like is not None and arr.shape != tuple(like) and arr.ndim != 1 and len(like) != 1:
+        raise ValueError(f"{name} must have the weights' shape {tuple(like)} (or be flat, ({n},)), got {arr.shape}")
+    arr = arr.reshape(-1)
     if arr.size != n:
         raise ValueError(f"{name} must have one importance per weight: expected {n}, got {arr.size}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
     if (arr <= 0).any():
         raise ValueError(f"{name} must be strictly positive (clip or shift a Hessian estimate first)")
     return arr
 
 
+def _scalar_problem(w, h, wname: str = "w", hname: str = "h") -> tuple[np.ndarray, np.ndarray]:
+    return _as_weights(w, wname), _as_importance(h, int(np.prod(_shape(w))), hname, like=_shape(w))
+
+
+def _pow2(value: float, *, even: bool = False) -> float:
+    """The power of two ``2^-e`` that brings ``value > 0`` into ``[0.5, 1)`` (``[0.25, 1)`` with an even ``e``,
+    so that square roots of rescaled quantities stay exact); 1 for 0. Multiplying by it is exact."""
+    if not value > 0 or not math.isfinite(value):
+        return 1.0
+    e = math.frexp(value)[1]
+    if even and e % 2:
+        e += 1
+    return math.ldexp(1.0, -e)
+
+
+def _check_init(init) -> str:
+    if not isinstance(init, str):
+        raise TypeError(f"init must be one of {INITS}, got {init!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    return init
+
+
 def _check_k(k, n: int | None = None) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = checks.integer(k, "k", low=1)
     if n is not None and k > n:
         raise ValueError(f"k={k} is larger than the number of weights ({n})")
-    return int(k)
+    return k
 
 
 def _check_iters(iters) -> int:
-    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 0:
-        raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
-    return int(iters)
+    return checks.integer(iters, "iters", low=0)
 
 
 def _check_beta(beta, name: str = "beta") -> float:
@@ -155,7 +211,11 @@ def _as_vector_problem(w, h) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _is_vector(w) -> bool:
-    shape = tuple(w.shape) if isinstance(w, torch.Tensor) else np.shape(w)
+    try:
+        shape = _shape(w)
+    except ValueError:  # a ragged list: _to_numpy names it
+        _to_numpy(w, "w")
+        raise
     if len(shape) > 2:
         raise ValueError(f"w must be 1-D (scalar weights) or 2-D (d, m) (vector weights), got shape {shape}; "
                          "flatten a layer's weight tensor with .reshape(-1) for scalar weight sharing")
@@ -177,20 +237,22 @@ def init_centers(w, k: int, *, h=None, init: str = "quantile", seed: int = 0) ->
     linear interpolation — the initialisation of the authors' released code, which ignores ``h`` here),
     ``"linear"`` (evenly spaced over [min w, max w]) or ``"random"`` (K distinct weights drawn with ``seed``;
     repeated if there are fewer distinct weights)."""
-    w = _as_weights(w)
-    h = _as_importance(h, w.size)
+    w, h = _scalar_problem(w, h)
     k = _check_k(k, w.size)
+    return _init_scalar(w, h, k, _check_init(init), checks.seed(seed))
+
+
+def _init_scalar(w, h, k, init, seed):
     if init == "quantile":
         c = _weighted_quantiles(w, h, (np.arange(k) + 0.5) / k)
     elif init == "authors":
         c = np.quantile(w, (np.arange(k) + 0.5) / k)
     elif init == "linear":
         c = np.linspace(w.min(), w.max(), k)
-    elif init == "random":
-        c = np.random.default_rng(seed).choice(np.unique(w), size=min(k, np.unique(w).size), replace=False)
-        c = np.concatenate([c, np.full(k - c.size, c[0])])
     else:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        uniq = np.unique(w)
+        c = np.random.default_rng(seed).choice(uniq, size=min(k, uniq.size), replace=False)
+        c = np.concatenate([c, np.full(k - c.size, c[0])])
     return np.sort(c)
 
 
@@ -200,21 +262,34 @@ def assign(w, centers) -> np.ndarray:
     Scalar: ``centers`` ascending ``(K,)``, ``w`` any shape (flattened). Vector: ``centers`` ``(K, m)`` and ``w``
     ``(d, m)``.
     """
-    c = np.asarray(centers, dtype=np.float64)
+    c = _centers(centers)
     if c.ndim == 2:
         W = _to_numpy(w, "w")
-        if W.ndim != 2 or W.shape[1] != c.shape[1]:
-            raise ValueError(f"w must be (d, {c.shape[1]}) to match centers of shape {c.shape}, got {W.shape}")
+        if W.ndim != 2 or W.shape[0] == 0 or W.shape[1] != c.shape[1]:
+            raise ValueError(f"w must be (d, {c.shape[1]}) with d >= 1 to match centers of shape {c.shape}, got "
+                             f"{W.shape}")
+        if not np.isfinite(W).all():
+            raise ValueError("w contains non-finite values (NaN or inf)")
         return _assign_vec(W, c)
     w = _as_weights(w)
-    if c.ndim != 1 or c.size == 0 or (np.diff(c) < 0).any():
-        raise ValueError("centers must be a non-empty ascending 1-D array (or (K, m) in the vector case)")
-    return np.searchsorted(0.5 * (c[1:] + c[:-1]), w, side="left").astype(np.int64)
+    if (np.diff(c) < 0).any():
+        raise ValueError("centers must be ascending in the scalar case (sort them)")
+    return np.searchsorted(0.5 * c[1:] + 0.5 * c[:-1], w, side="left").astype(np.int64)
+
+
+def _centers(centers, min_k: int = 1) -> np.ndarray:
+    """A finite ``(K,)`` or ``(K, m)`` codebook with ``K ≥ min_k``."""
+    c = _to_numpy(centers, "centers")
+    if c.ndim not in (1, 2) or c.shape[0] < min_k or (c.ndim == 2 and c.shape[1] == 0):
+        raise ValueError(f"centers must be (K,) or (K, m) with K >= {min_k}, got shape {c.shape}")
+    if not np.isfinite(c).all():
+        raise ValueError("centers contains non-finite values (NaN or inf)")
+    return c
 
 
 def _nearest_upper(w: np.ndarray, c: np.ndarray) -> np.ndarray:
     # nearest ascending centre, a weight on a mid-point going to the upper one (the authors' tie rule)
-    return np.searchsorted(0.5 * (c[1:] + c[:-1]), w, side="right").astype(np.int64)
+    return np.searchsorted(0.5 * c[1:] + 0.5 * c[:-1], w, side="right").astype(np.int64)
 
 
 def _assign_vec(W: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -242,11 +317,21 @@ def _pair_solve_scalar(a1, b1, c1, a2, b2, c2, beta):
 
 
 def _lloyd_scalar(w, h, centers, iters, beta):
-    k = centers.size
+    # Sorted once: each cluster is then a run [b_j, b_{j+1}) of the sorted weights, found by searching the K−1
+    # mid-points (ties to the lower centre, as in assign), and its mass and moment are differences of prefix
+    # sums, kept in extended precision so that a small cluster late in the order loses no digits. One step
+    # costs O(K log n) instead of O(n log K).
+    n, k = w.size, centers.size
+    order = np.argsort(w, kind="stable")
+    ws = w[order]
+    mass_cum = np.concatenate([[0.0], np.cumsum(h[order], dtype=np.longdouble)])
+    moment_cum = np.concatenate([[0.0], np.cumsum(h[order] * ws, dtype=np.longdouble)])
+    edges = np.empty(k + 1, np.int64)
+    edges[0], edges[-1] = 0, n
     for _ in range(iters):
-        labels = assign(w, centers)
-        mass = np.bincount(labels, weights=h, minlength=k)
-        moment = np.bincount(labels, weights=h * w, minlength=k)
+        edges[1:-1] = np.searchsorted(ws, 0.5 * centers[1:] + 0.5 * centers[:-1], side="right")
+        mass = (mass_cum[edges[1:]] - mass_cum[edges[:-1]]).astype(np.float64)
+        moment = (moment_cum[edges[1:]] - moment_cum[edges[:-1]]).astype(np.float64)
         # An empty cluster keeps its centre: it may be re-populated later and never produces NaN.
         new = np.where(mass > 0, moment / np.where(mass > 0, mass, 1.0), centers)
         if beta > 0 and k > 1:
@@ -294,13 +379,15 @@ def drhw_pair_update(A1, B1, A2, B2, beta: float):
     clusters' HW distortion plus ``β |c1 − c2|²`` (chapter 7).
     """
     beta = _check_beta(beta)
-    if np.ndim(A1) == 0:
-        a1, a2, b1, b2 = (float(x) for x in (A1, A2, B1, B2))
+    A1, B1, A2, B2 = (_to_numpy(x, name) for x, name in ((A1, "A1"), (B1, "B1"), (A2, "A2"), (B2, "B2")))
+    if A1.ndim == 0:
+        a1, a2, b1, b2 = (float(x) if x.ndim == 0 else _scalar_expected(name)
+                          for x, name in ((A1, "A1"), (A2, "A2"), (B1, "B1"), (B2, "B2")))
         if not (a1 > 0 and a2 > 0) or not all(map(math.isfinite, (a1, a2, b1, b2))):
             raise ValueError("A1 and A2 must be positive cluster masses (and B1, B2 finite)")
         return _pair_solve_scalar(a1, b1, 0.0, a2, b2, 0.0, beta)
-    A1, A2 = np.asarray(A1, dtype=np.float64), np.asarray(A2, dtype=np.float64)
-    B1, B2 = np.asarray(B1, dtype=np.float64), np.asarray(B2, dtype=np.float64)
+    if not (np.isfinite(B1).all() and np.isfinite(B2).all()):
+        raise ValueError("B1 and B2 must be finite")
     m = B1.shape[0] if B1.ndim == 1 else -1
     if m < 1 or A1.shape != (m, m) or A2.shape != (m, m) or B2.shape != (m,):
         raise ValueError(f"A1, A2 must be (m, m) and B1, B2 (m,) arrays, got {A1.shape}, {A2.shape}, "
@@ -311,13 +398,15 @@ def drhw_pair_update(A1, B1, A2, B2, beta: float):
     return _pair_solve_vector(A1, B1, np.zeros(m), A2, B2, np.zeros(m), beta)
 
 
+def _scalar_expected(name: str):
+    raise ValueError(f"{name} must be a number like A1 (scalar weights), got an array")
+
+
 def farthest_pair(centers) -> tuple[int, int]:
     """Indices ``(k1, k2)``, ``k1 < k2``, of the two centres farthest apart (Euclidean; first pair on ties)."""
-    c = np.asarray(centers, dtype=np.float64)
+    c = _centers(centers, min_k=2)
     if c.ndim == 1:
         c = c[:, None]
-    if c.ndim != 2 or c.shape[0] < 2:
-        raise ValueError(f"centers must be (K,) or (K, m) with K >= 2, got shape {np.shape(centers)}")
     return _farthest_pair(c)
 
 
@@ -352,8 +441,8 @@ def _init_vector(W, H, k, init, seed):
         rng = np.random.default_rng(seed)
         pick = uniq[rng.choice(uniq.shape[0], size=min(k, uniq.shape[0]), replace=False)]
         return np.concatenate([pick, np.repeat(pick[:1], k - pick.shape[0], axis=0)])
-    if init not in ("quantile", "linear"):
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if init == "authors":
+        raise ValueError("init='authors' (plain quantiles) is defined for scalar weights only")
     # project on the principal axis of the (trace-)weighted cloud, then place centres along it
     weight = np.trace(H, axis1=1, axis2=2)
     mean = weight @ W / weight.sum()
@@ -372,14 +461,22 @@ def _init_vector(W, H, k, init, seed):
 
 def _run(w, h, k, beta, iters, init, seed):
     iters = _check_iters(iters)
+    init = _check_init(init)
+    seed = checks.seed(seed)
     if _is_vector(w):
         W, H = _as_vector_problem(w, h)
         k = _check_k(k, W.shape[0])
-        return _lloyd_vector(W, H, _init_vector(W, H, k, init, seed), iters, beta)
-    w = _as_weights(w)
-    h = _as_importance(h, w.size)
+        # exact power-of-two rescaling (module docstring): β scales like H; the centres like w
+        sw, sh = _pow2(float(np.abs(W).max())), _pow2(float(np.abs(H).max()), even=True)
+        W, H = W * sw, H * sh
+        C, labels = _lloyd_vector(W, H, _init_vector(W, H, k, init, seed), iters, beta * sh)
+        return C / sw, labels
+    w, h = _scalar_problem(w, h)
     k = _check_k(k, w.size)
-    return _lloyd_scalar(w, h, init_centers(w, k, h=h, init=init, seed=seed), iters, beta)
+    sw, sh = _pow2(float(np.abs(w).max())), _pow2(float(h.max()))
+    w, h = w * sw, h * sh
+    centers, labels = _lloyd_scalar(w, h, _init_scalar(w, h, k, init, seed), iters, beta * sh)
+    return centers / sw, labels
 
 
 def hw_kmeans(w, h, k: int, *, iters: int = 30, init: str = "quantile", seed: int = 0):
@@ -442,13 +539,13 @@ def drhw_linear(w, h, k: int, diameter_reg: float, *, iters: int = 30, init: str
     centre update; at a fixed point (the run stops early there) they are the nearest-centre labels of the
     returned centres. Returns ``(centers, labels)``, centres ascending. Used in chapter 9 beside ``drhw``.
     """
-    w = _as_weights(w)
-    h = _as_importance(h, w.size)
+    w, h = _scalar_problem(w, h)
     k = _check_k(k, w.size)
     iters = _check_iters(iters)
     lam = _check_beta(diameter_reg, name="diameter_reg")
-    h = h / h.mean()
-    centers = init_centers(w, k, h=h, init=init, seed=0)
+    init = _check_init(init)
+    h = (h * _pow2(float(h.max()))) / np.mean(h * _pow2(float(h.max())))  # mean 1, without overflow
+    centers = _init_scalar(w, h, k, init, 0)
     hw = h * w
     labels = _nearest_upper(w, centers)
     for _ in range(iters):
@@ -486,125 +583,156 @@ def uniform_quantize(w, k: int):
 
 # ------------------------------------------------------------------------------------------ exact 1-D optimum
 
-try:  # numba compiles the O(K n) SMAWK kernel; without it the NumPy divide-and-conquer below is used
-    import numba as _numba
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    _numba = None
+# The O(K n) SMAWK kernel, compiled with numba on the first call of weighted_kmeans_1d (so that importing this
+# module stays cheap) and cached on disk; without numba the NumPy divide-and-conquer below is used.
+# A[t] = (Σh, Σhx, E(t)) over the first t sorted points, with E(t) = D_{m-1}(t) − Σhx² (one row per
+# prefix: one value touches at most two cache lines). The layer's value of "cluster j..i-1 after m-1
+# clusters on the first j points", minus the row constant Σ_{<i} hx², is E(j) − (ΔΣhx)²/ΔΣh.
 
-if _numba is not None:
-    _njit = _numba.njit(cache=True, nogil=True)
+def _nb_value(i, j, A):
+    if j >= i:  # empty cluster
+        return np.inf
+    w = A[i, 0] - A[j, 0]
+    if w <= 0.0:  # a run whose importances are below the resolution of the prefix sum: it costs nothing
+        return A[j, 2]
+    s = A[i, 1] - A[j, 1]
+    return A[j, 2] - s * s / w
 
-    # A[t] = (Σh, Σhx, E(t)) over the first t sorted points, with E(t) = D_{m-1}(t) − Σhx² (one row per
-    # prefix: one value touches at most two cache lines). The layer's value of "cluster j..i-1 after m-1
-    # clusters on the first j points", minus the row constant Σ_{<i} hx², is E(j) − (ΔΣhx)²/ΔΣh.
+def _nb_less(i, j, bound, A):
+    # _nb_value(i, j, A) < bound without a division (the mass difference is positive)
+    if j >= i:
+        return False
+    w = A[i, 0] - A[j, 0]
+    if w <= 0.0:
+        return A[j, 2] < bound
+    s = A[i, 1] - A[j, 1]
+    return A[j, 2] * w - s * s < bound * w
 
-    @_numba.njit(cache=True, nogil=True, inline="always")
-    def _nb_value(i, j, A):
-        if j >= i:  # empty cluster
-            return np.inf
-        s = A[i, 1] - A[j, 1]
-        return A[j, 2] - s * s / (A[i, 0] - A[j, 0])
-
-    @_numba.njit(cache=True, nogil=True, inline="always")
-    def _nb_less(i, j, bound, A):
-        # _nb_value(i, j, A) < bound without a division (the mass difference is positive)
-        if j >= i:
-            return False
-        w = A[i, 0] - A[j, 0]
-        s = A[i, 1] - A[j, 1]
-        return A[j, 2] * w - s * s < bound * w
-
-    @_njit
-    def _nb_smawk(r0, nrows, c0, ncols, A, res, resv, colbuf, sv, offs, lens):
-        # Row minima of the totally monotone matrix _nb_value(r0 + t, c0 + s): res[t] = argmin column,
-        # resv[t] = the minimum. Iterative SMAWK: level L holds rows r0 + 2^L - 1 + t 2^L; REDUCE walks down
-        # the levels, INTERPOLATE walks back up (each row is interpolated at exactly one level).
-        level = 0
-        off = 0
-        while (nrows >> level) > 0:
-            nr = nrows >> level
-            step = 1 << level
-            first = r0 + step - 1
-            n_in = ncols if level == 0 else lens[level - 1]
-            if n_in <= 32 * nr:
-                # REDUCE only has to bring the columns down to O(rows); skipping it while there are at most 32
-                # columns per row keeps the layer O(n) and is faster in practice (its pops are branchy)
-                if level == 0:
-                    for q in range(n_in):
-                        colbuf[off + q] = c0 + q
-                    offs[0] = off
-                    off += n_in
-                else:
-                    offs[level] = offs[level - 1]
-                lens[level] = n_in
-                level += 1
-                continue
-            top = 0
-            for q in range(n_in):
-                col = c0 + q if level == 0 else colbuf[offs[level - 1] + q]
-                while top > 0:
-                    if _nb_less(first + (top - 1) * step, col, sv[top - 1], A):
-                        top -= 1
-                    else:
-                        break
-                if top < nr:
-                    colbuf[off + top] = col
-                    sv[top] = _nb_value(first + top * step, col, A)
-                    top += 1
-            offs[level] = off
-            lens[level] = top
-            off += top
+def _nb_smawk(r0, nrows, c0, ncols, A, res, resv, colbuf, sv, offs, lens):
+    # Row minima of the totally monotone matrix _nb_value(r0 + t, c0 + s): res[t] = argmin column,
+    # resv[t] = the minimum. Iterative SMAWK: level L holds rows r0 + 2^L - 1 + t 2^L; REDUCE walks down
+    # the levels, INTERPOLATE walks back up (each row is interpolated at exactly one level).
+    level = 0
+    off = 0
+    while (nrows >> level) > 0:
+        nr = nrows >> level
+        step = 1 << level
+        first = r0 + step - 1
+        n_in = ncols if level == 0 else lens[level - 1]
+        if n_in <= 32 * nr:
+            # REDUCE only has to bring the columns down to O(rows); skipping it while there are at most 32
+            # columns per row keeps the layer O(n) and is faster in practice (its pops are branchy)
+            if level == 0:
+                for q in range(n_in):
+                    colbuf[off + q] = c0 + q
+                offs[0] = off
+                off += n_in
+            else:
+                offs[level] = offs[level - 1]
+            lens[level] = n_in
             level += 1
-        for lev in range(level - 1, -1, -1):
-            nr = nrows >> lev
-            step = 1 << lev
-            first = r0 + step - 1
-            base = offs[lev]
-            ncol = lens[lev]
-            ci = 0
-            for t in range(0, nr, 2):
-                row = first + t * step
-                if t + 1 < nr:
-                    cend = res[first + (t + 1) * step - r0]
+            continue
+        top = 0
+        for q in range(n_in):
+            col = c0 + q if level == 0 else colbuf[offs[level - 1] + q]
+            while top > 0:
+                if _nb_less(first + (top - 1) * step, col, sv[top - 1], A):
+                    top -= 1
                 else:
-                    cend = colbuf[base + ncol - 1]
-                best = colbuf[base + ci]
-                bv = _nb_value(row, best, A)
-                while ci < ncol - 1 and colbuf[base + ci] < cend:
-                    ci += 1
-                    if _nb_less(row, colbuf[base + ci], bv, A):
-                        best = colbuf[base + ci]
-                        bv = _nb_value(row, best, A)
-                res[row - r0] = best
-                resv[row - r0] = bv
+                    break
+            if top < nr:
+                colbuf[off + top] = col
+                sv[top] = _nb_value(first + top * step, col, A)
+                top += 1
+        offs[level] = off
+        lens[level] = top
+        off += top
+        level += 1
+    for lev in range(level - 1, -1, -1):
+        nr = nrows >> lev
+        step = 1 << lev
+        first = r0 + step - 1
+        base = offs[lev]
+        ncol = lens[lev]
+        ci = 0
+        for t in range(0, nr, 2):
+            row = first + t * step
+            if t + 1 < nr:
+                cend = res[first + (t + 1) * step - r0]
+            else:
+                cend = colbuf[base + ncol - 1]
+            best = colbuf[base + ci]
+            bv = _nb_value(row, best, A)
+            while ci < ncol - 1 and colbuf[base + ci] < cend:
+                ci += 1
+                if _nb_less(row, colbuf[base + ci], bv, A):
+                    best = colbuf[base + ci]
+                    bv = _nb_value(row, best, A)
+            res[row - r0] = best
+            resv[row - r0] = bv
 
-    @_njit
-    def _nb_dp(A, S2, k, back):
-        # A[:, 2] holds S2 on entry; E_1(i) = D_1(i) − S2(i) = −S1(i)²/W(i)
-        u = A.shape[0] - 1
-        A[0, 2] = 0.0
-        for i in range(1, u + 1):
-            A[i, 2] = -A[i, 1] * A[i, 1] / A[i, 0]
-        res = np.empty(u + 1, np.int64)
-        resv = np.empty(u + 1)
-        colbuf = np.empty(2 * (u + 2), np.int64)
-        sv = np.empty(u + 2)
-        offs = np.empty(64, np.int64)
-        lens = np.empty(64, np.int64)
-        for m in range(2, k + 1):
-            r0 = m
-            r1 = u - (k - m)
-            c0 = m - 1
-            _nb_smawk(r0, r1 - r0 + 1, c0, r1 - c0, A, res, resv, colbuf, sv, offs, lens)
-            for t in range(r1 - r0 + 1):
-                back[m - 1, r0 + t] = res[t]
-                A[r0 + t, 2] = resv[t]
-        return A[u, 2] + S2[u]
+def _nb_dp(A, S2, k, back):
+    # A[:, 2] holds S2 on entry; E_1(i) = D_1(i) − S2(i) = −S1(i)²/W(i)
+    u = A.shape[0] - 1
+    A[0, 2] = 0.0
+    for i in range(1, u + 1):
+        A[i, 2] = -A[i, 1] * A[i, 1] / A[i, 0] if A[i, 0] > 0.0 else 0.0
+    res = np.empty(u + 1, np.int64)
+    resv = np.empty(u + 1)
+    colbuf = np.empty(2 * (u + 2), np.int64)
+    sv = np.empty(u + 2)
+    offs = np.empty(64, np.int64)
+    lens = np.empty(64, np.int64)
+    for m in range(2, k + 1):
+        r0 = m
+        r1 = u - (k - m)
+        c0 = m - 1
+        _nb_smawk(r0, r1 - r0 + 1, c0, r1 - c0, A, res, resv, colbuf, sv, offs, lens)
+        for t in range(r1 - r0 + 1):
+            back[m - 1, r0 + t] = res[t]
+            A[r0 + t, 2] = resv[t]
+    return A[u, 2] + S2[u]
+
+
+
+
+_NB_PYTHON = {"_nb_value": _nb_value, "_nb_less": _nb_less, "_nb_smawk": _nb_smawk, "_nb_dp": _nb_dp}
+_KERNEL: dict = {}
+
+
+def _numba_dp():
+    """The compiled :func:`_nb_dp`, or ``None`` when numba is not installed.
+
+    ``cache=True`` keeps the machine code on disk, so a later process loads it instead of compiling (~1.4 s);
+    where numba finds no writable cache directory it refuses ``cache=True``, and the kernel is then compiled
+    without a cache, quietly, once per process."""
+    if "dp" not in _KERNEL:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - exercised only where numba is absent
+            _KERNEL["dp"] = None
+            return None
+
+        def jit(fn, **kw):
+            try:
+                return numba.njit(cache=True, nogil=True, **kw)(fn)
+            except RuntimeError:  # "cannot cache function ...: no locator available"
+                return numba.njit(nogil=True, **kw)(fn)
+
+        # the callees must be dispatchers (module globals) by the time their callers compile
+        g = globals()
+        for name, fn in _NB_PYTHON.items():
+            g[name] = jit(fn, inline="always") if name in ("_nb_value", "_nb_less") else jit(fn)
+        _KERNEL["dp"] = g["_nb_dp"]
+    return _KERNEL["dp"]
 
 
 def _cost(j, i, Wc, S1, S2):
     s = S1[i] - S1[j]
-    return np.maximum((S2[i] - S2[j]) - s * s / (Wc[i] - Wc[j]), 0.0)
+    w = Wc[i] - Wc[j]
+    # w ≤ 0: importances below the resolution of the prefix sum (see _nb_value)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum((S2[i] - S2[j]) - np.where(w > 0, s * s / np.where(w > 0, w, 1.0), 0.0), 0.0)
 
 
 def _dp_numpy(Wc, S1, S2, k, back):
@@ -658,28 +786,33 @@ def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
     ``O(K n log n)``) or ``"auto"`` (numba when installed). Memory ``O(K n)`` (int32 back-pointers).
     Returns ``(centers, labels)``, centres ascending.
     """
-    w = _as_weights(w)
-    h = _as_importance(h, w.size)
+    w, h = _scalar_problem(w, h)
     k = _check_k(k)
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     x, inverse = np.unique(w, return_inverse=True)
     inverse = inverse.reshape(-1)
-    a = np.bincount(inverse, weights=h, minlength=x.size)
     u = x.size
     if k >= u:
         return x.copy(), inverse.astype(np.int64)
+    kernel = None if backend == "numpy" else _numba_dp()
+    if backend == "numba" and kernel is None:
+        raise ValueError("backend='numba' was asked for but numba is not installed")
+    # exact power-of-two rescaling (module docstring): no overflow of S1² or S2, no underflow of tiny h
+    sx = _pow2(float(np.abs(x).max()))
+    xs = x * sx
+    a = np.bincount(inverse, weights=h * _pow2(float(h.max())), minlength=u)
     # prefix sums of the centred values (centring keeps the cancellation in S2 − S1²/W small)
-    shift = float(a @ x / a.sum())
-    xc = x - shift
+    shift = float(a @ xs / a.sum())
+    xc = xs - shift
     Wc = np.concatenate([[0.0], np.cumsum(a)])
     S1 = np.concatenate([[0.0], np.cumsum(a * xc)])
     S2 = np.concatenate([[0.0], np.cumsum(a * xc * xc)])
     back = np.zeros((k, u + 1), np.int32 if u < 2**31 - 1 else np.int64)
-    if backend == "numba" and _numba is None:
-        raise ValueError("backend='numba' was asked for but numba is not installed")
-    if backend != "numpy" and _numba is not None:
-        _nb_dp(np.stack([Wc, S1, S2], axis=1), S2, k, back)
+    if kernel is not None:
+        kernel(np.stack([Wc, S1, S2], axis=1), S2, k, back)
     else:
         _dp_numpy(Wc, S1, S2, k, back)
     # walk the back-pointers: cluster m-1 is the run [start, end) of sorted distinct values
@@ -690,7 +823,11 @@ def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
         end = int(back[m - 1, end]) if m > 1 else 0
         bounds[m - 1] = end
     starts = bounds[:-1]
-    centers = np.add.reduceat(a * x, starts) / np.add.reduceat(a, starts)
+    mass = np.add.reduceat(a, starts)
+    moment = np.add.reduceat(a * xs, starts)
+    # a run of importances that all underflowed (span beyond the float range) takes its plain mean
+    plain = np.add.reduceat(xs, starts) / np.diff(bounds)
+    centers = np.where(mass > 0, moment / np.where(mass > 0, mass, 1.0), plain) / sx
     run_label = np.repeat(np.arange(k), np.diff(bounds))
     return centers, run_label[inverse].astype(np.int64)
 
@@ -702,9 +839,9 @@ def brute_force_kmeans(w, h, k: int, *, contiguous: bool = True):
     partitions); ``contiguous=False`` tries every labelling in ``{0..k−1}^n`` (no contiguity assumed), so it
     checks the theorem that the contiguous optimum is the optimum. Returns the optimal distortion (float).
     """
-    w = _as_weights(w)
-    h = _as_importance(h, w.size)
+    w, h = _scalar_problem(w, h)
     k = _check_k(k, w.size)
+    contiguous = checks.boolean(contiguous, "contiguous")
     n = w.size
     total = math.comb(n - 1, k - 1) if contiguous else k ** n
     if total > 2_000_000:
@@ -738,7 +875,7 @@ def distortion(w, h, centers, labels) -> float:
     Scalar (``centers`` 1-D): ``w`` flattened, ``h`` (n,) or ``None`` (squared error). Vector (``centers``
     ``(K, m)``): ``w`` ``(d, m)``, ``h`` ``(d, m, m)``, ``(d, m)`` or ``None`` (identity blocks).
     """
-    c = np.asarray(centers, dtype=np.float64)
+    c = _centers(centers)
     if c.ndim == 2:
         W, H = _as_vector_problem(w, h)
         if c.shape[1] != W.shape[1]:
@@ -746,28 +883,27 @@ def distortion(w, h, centers, labels) -> float:
         lab = _check_labels(labels, W.shape[0], c.shape[0])
         r = W - c[lab]
         return float(np.einsum("di,dij,dj->", r, H, r))
-    if c.ndim != 1:
-        raise ValueError(f"centers must be (K,) or (K, m), got shape {c.shape}")
-    w = _as_weights(w)
-    h = _as_importance(h, w.size)
+    w, h = _scalar_problem(w, h)
     lab = _check_labels(labels, w.size, c.shape[0])
     return float(np.sum(h * (w - c[lab]) ** 2))
 
 
-def _check_labels(labels, n: int, k: int) -> np.ndarray:
-    lab = np.asarray(labels)
-    if lab.shape != (n,) or lab.dtype.kind not in "iu" or lab.min() < 0 or lab.max() >= k:
-        raise ValueError("labels must be integer indices into centers, one per weight")
-    return lab
+def _check_labels(labels, n: int | None, k: int | None) -> np.ndarray:
+    """Integer labels (any shape, flattened), one per weight when ``n`` is given, in ``[0, k)``."""
+    lab = _to_numpy(labels, "labels", kinds="iu").reshape(-1)
+    if lab.size == 0 or (n is not None and lab.size != n):
+        raise ValueError(f"labels must hold one integer index per weight ({n if n is not None else '>= 1'}), got "
+                         f"{lab.size}")
+    if lab.min() < 0 or (k is not None and lab.max() >= k):
+        raise ValueError(f"labels must be indices into the {k} centres: in [0, {k}), got [{lab.min()}, {lab.max()}]")
+    return lab.astype(np.int64, copy=False)
 
 
 def diameter(centers) -> float:
     """Largest Euclidean distance between two centres (``max c − min c`` for scalar centres)."""
-    c = np.asarray(centers, dtype=np.float64)
+    c = _centers(centers)
     if c.ndim == 1:
         c = c[:, None]
-    if c.ndim != 2 or c.shape[0] == 0:
-        raise ValueError(f"centers must be (K,) or (K, m) with K >= 1, got shape {np.shape(centers)}")
     if c.shape[0] == 1:
         return 0.0
     i, j = _farthest_pair(c)
@@ -776,7 +912,8 @@ def diameter(centers) -> float:
 
 def label_entropy_bits(labels, k: int) -> float:
     """Empirical entropy (bits per weight) of the labels: the size an entropy coder needs per weight."""
-    lab = np.asarray(labels).reshape(-1)
+    k = checks.integer(k, "k", low=1)
+    lab = _check_labels(labels, None, k)
     counts = np.bincount(lab, minlength=k).astype(np.float64)
     p = counts[counts > 0] / lab.size
     return float(-(p * np.log2(p)).sum())
@@ -784,7 +921,9 @@ def label_entropy_bits(labels, k: int) -> float:
 
 def entropy_coded_bits(labels, k: int, *, codebook_bits: int = 32) -> float:
     """Bits to store a quantized layer: ``n · Ĥ(labels) + codebook_bits · K`` (paper notes §6)."""
-    lab = np.asarray(labels).reshape(-1)
+    k = checks.integer(k, "k", low=1)
+    codebook_bits = checks.real(codebook_bits, "codebook_bits", low=0.0)
+    lab = _check_labels(labels, None, k)
     return lab.size * label_entropy_bits(lab, k) + codebook_bits * k
 
 
@@ -806,6 +945,10 @@ class LayerReport:
 @dataclass(frozen=True)
 class QuantizationReport:
     layers: list[LayerReport]
+
+    def __post_init__(self):
+        if not self.layers or not all(isinstance(layer, LayerReport) for layer in self.layers):
+            raise ValueError("layers must be a non-empty list of LayerReport")
 
     @property
     def compression_ratio(self) -> float:
@@ -841,37 +984,78 @@ def _drhw_linear(w, h, k, *, beta=None, iters=30, init="authors", seed=None):
 METHODS = {
     "uniform": _no_lloyd(lambda w, h, k: uniform_quantize(w, k)),
     "kmeans": lambda w, h, k, **kw: kmeans(w, k, **kw),
-    "hw_kmeans": lambda w, h, k, **kw: hw_kmeans(_as_weights(w), h, k, **kw),
+    "hw_kmeans": lambda w, h, k, **kw: hw_kmeans(*_scalar_problem(w, h), k, **kw),
     "hw_exact": _no_lloyd(weighted_kmeans_1d),
-    "drhw": lambda w, h, k, **kw: _drhw(_as_weights(w), h, k, **kw),
+    "drhw": lambda w, h, k, **kw: _drhw(*_scalar_problem(w, h), k, **kw),
     "drhw_linear": _drhw_linear,
 }
 
-def quantize_model(model: nn.Module, method: str = "kmeans", k: int = 4, h: dict | None = None, **kw):
+def check_importances(h, model, *, name: str = "h", positive: bool = True) -> dict[str, np.ndarray]:
+    """Validate a per-weight dict ``{layer name: importances}`` against ``model``; return float64 arrays.
+
+    ``model``'s compressible layers (:func:`poprisk.models.compressible_layers`) must each have an entry (extra
+    entries are ignored) holding a real array or tensor (any device) of **exactly** that layer's weight shape — a
+    transposed array of the same size would pair each weight with another weight's importance and is refused —
+    finite, and strictly positive (``positive=True``, what the HW quantizers need) or non-negative
+    (``positive=False``, e.g. a curvature for pruning). Raises ``TypeError``/``ValueError`` naming
+    ``name[layer]``. The one check of the library for such dicts: :func:`quantize_model`,
+    :func:`poprisk.prune.curvature_prune` and the experiments use it.
+    """
+    from poprisk.models import compressible_layers
+
+    positive = checks.boolean(positive, "positive")
+    layers = compressible_layers(model)
+    if not isinstance(h, dict):
+        raise TypeError(f"{name} must be a dict {{layer name: array shaped like its weight}}, got {type(h).__name__}")
+    missing = [n for n, _ in layers if n not in h]
+    if missing:
+        raise ValueError(f"{name} has no entry for layers {missing}")
+    out = {}
+    for layer, module in layers:
+        arg = f"{name}[{layer!r}]"
+        arr = _to_numpy(h[layer], arg)
+        want = tuple(module.weight.shape)
+        if arr.shape != want:
+            raise ValueError(f"{arg} has shape {arr.shape}, expected the weight's shape {want}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{arg} contains non-finite values (NaN or inf)")
+        if (arr <= 0).any() if positive else (arr < 0).any():
+            raise ValueError(f"{arg} must be {'strictly positive' if positive else 'non-negative'}")
+        out[layer] = arr
+    return out
+
+
+def quantize_model(model, method: str = "kmeans", k: int = 4, h: dict | None = None, **kw):
     """Quantize every Linear/Conv weight of a copy of ``model`` per layer; biases are left untouched.
 
     Parameters
     ----------
-    method : a key of :data:`METHODS` (``"uniform"``, ``"kmeans"``, ``"hw_kmeans"``, ``"hw_exact"``, ``"drhw"``).
+    method : a key of :data:`METHODS` (``"uniform"``, ``"kmeans"``, ``"hw_kmeans"``, ``"hw_exact"``, ``"drhw"``,
+        ``"drhw_linear"``).
     k : codebook size per layer (``2**bits``).
-    h : importances per layer, ``{module_name: tensor shaped like its weight}``; ``None`` means all ones.
+    h : importances per layer, ``{module_name: tensor shaped exactly like its weight}`` (checked by
+        :func:`check_importances`); ``None`` means all ones.
     kw : passed to the quantizer (``iters``, ``init``, ``seed``, ``beta`` …).
 
     Returns ``(compressed_model, QuantizationReport)``; the original model is not modified.
     """
-    if method not in METHODS:
+    import torch
+
+    from poprisk.models import compressible_layers
+
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     layers = compressible_layers(model)
-    if h is not None:
-        missing = sorted({name for name, _ in layers} - set(h))
-        if missing:
-            raise ValueError(f"h has no importances for layers {missing}")
+    k = _check_k(k)
+    hs = None if h is None else check_importances(h, model)
     out = copy.deepcopy(model)
     modules = dict(out.named_modules())
     reports = []
     for name, m in layers:
         w = m.weight.detach().cpu().double().numpy().reshape(-1)
-        hl = None if h is None else _as_importance(h[name], w.size, name=f"h[{name!r}]")
+        if not np.isfinite(w).all():
+            raise ValueError(f"model has non-finite weights in layer {name!r}")
+        hl = None if hs is None else hs[name].reshape(-1)
         centers, labels = METHODS[method](w, hl, k, **kw)
         target = modules[name].weight
         with torch.no_grad():
