@@ -304,3 +304,292 @@ def test_compare_estimators_rows_and_gradient_timer():
     assert all(r["seconds"] > 0 and r["x_gradient"] > 0 for r in rows)
     with pytest.raises(ValueError, match="methods"):
         cv.compare_estimators(model, CE, (x, y), ["newton"])
+
+
+# ------------------------------------------------------------------------- exact: fast path and general path
+class Square(nn.Module):
+    """h ↦ h ⊙ h: piecewise-linear parts, but a product of two activations that depend on the same weights."""
+
+    def forward(self, h):
+        return h * h
+
+
+def pl_cnn(seed=0):
+    """Every piecewise-linear layer type the fast path recognizes, in one small net."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.LeakyReLU(0.1), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 4, 2, groups=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Dropout(0.3), nn.Linear(4, 3)).double()
+    net[1].running_mean.uniform_(-0.5, 0.5)
+    net[1].running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def _forbid(monkeypatch, name):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{name} should not run here")
+    monkeypatch.setattr(cv, name, refuse)
+
+
+@pytest.mark.parametrize("net", ["relu_mlp", "pl_cnn"])
+def test_exact_fast_path_on_piecewise_linear_nets(net, monkeypatch):
+    if net == "pl_cnn":
+        model, (x, y) = pl_cnn(), data(n=6, c=3, shape=(2, 6, 6))
+    else:
+        model, (x, y) = mlp(nn.ReLU, seed=5), data()
+    reference = exact_rows(model, CE, x, y)
+    _forbid(monkeypatch, "_exact_hvp")  # the old per-unit Hessian-vector path must not be taken
+    close(cv.hessian_diag(model, CE, (x, y), "exact"), reference)
+    close(cv.hessian_diag(model, CE, (x, y), "exact", batch_size=4), reference)
+
+
+@pytest.mark.parametrize("net", ["tanh", "square"])
+def test_exact_general_path_where_the_fast_path_does_not_apply(net, monkeypatch):
+    if net == "tanh":
+        model = mlp(nn.Tanh)
+    else:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), Square(), nn.Linear(4, 3)).double()
+    x, y = data()
+    _forbid(monkeypatch, "_diag_from_seeds")  # a factor-only answer would miss the residual term
+    h = cv.hessian_diag(model, CE, (x, y), "exact")
+    close(h, exact_rows(model, CE, x, y))
+    monkeypatch.undo()
+    residual = cv.flatten(h) - cv.flatten(cv.hessian_diag(model, CE, (x, y), "ggn"))
+    assert np.abs(residual).max() > 1e-6  # the residual diagonal is really non-zero on these nets
+
+
+def test_piecewise_linear_detection():
+    x, _ = data()
+    img = torch.randn(2, 2, 6, 6, dtype=torch.float64)
+    cases = [(mlp(nn.ReLU), x, True), (mlp(nn.Tanh), x, False), (pl_cnn(), img, True),
+             (nn.Sequential(nn.Linear(5, 4), Square(), nn.Linear(4, 3)).double(), x, False),
+             (models.MLP(in_features=5, hidden=(4,), n_classes=3).double(), x, True),
+             (models.VGGSmall(width=1 / 64).double(), torch.randn(2, 3, 16, 16, dtype=torch.float64), True)]
+    for model, inp, expected in cases:
+        model.eval()
+        assert cv._piecewise_linear(model(inp), models.compressible_layers(model)) is expected
+    bn = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3)).double().train()
+    assert not cv._piecewise_linear(bn(x), models.compressible_layers(bn))  # batch statistics
+
+
+def _signed_loss(z, t):
+    """A loss that is not convex in the outputs: its output Hessian has negative eigenvalues."""
+    return (torch.cos(z) * t).sum(1).mean() + 0.1 * (z ** 2).sum(1).mean()
+
+
+def test_non_convex_loss_exact_and_ggn_use_the_signed_output_hessian():
+    model, (x, _) = mlp(nn.ReLU, seed=1), data()
+    t = torch.rand(x.shape[0], 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    close(cv.hessian_diag(model, _signed_loss, (x, t), "exact"), exact_rows(model, _signed_loss, x, t))
+    mats = cv.curvature_matrices(model, _signed_loss, (x, t))
+    ggn = cv.hessian_diag(model, _signed_loss, (x, t), "ggn")
+    close(ggn, cv.split_by_layer(mats["ggn"].diagonal(), model))
+    assert (cv.flatten(ggn) < 0).any()  # the diagonal of G itself, not of its positive part
+
+
+# ------------------------------------------------------------------------ convolution strategies and chunks
+def conv_net(kind, seed=0):
+    torch.manual_seed(seed)
+    if kind == "conv1d":
+        return nn.Sequential(nn.Conv1d(2, 3, 3, stride=2, padding=1, dilation=1), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(3 * 4, 3)).double(), (2, 8)
+    if kind == "strided_dilated_grouped":
+        return nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=2, dilation=2, groups=2), nn.Tanh(),
+                             nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).double(), (2, 6, 6)
+    if kind == "reflect":  # no patch view: the torch.func per-example path
+        return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), nn.Tanh(), nn.Flatten(),
+                             nn.Linear(3 * 4 * 4, 3)).double(), (2, 4, 4)
+    if kind == "conv3d":
+        return nn.Sequential(nn.Conv3d(1, 2, 2), nn.Tanh(), nn.Flatten(), nn.Linear(2 * 2 * 2 * 2, 3)).double(), \
+            (1, 3, 3, 3)
+    if kind == "sequence":  # a Linear applied at every position of a sequence
+        return nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 5, 3)).double(), (5, 4)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["conv1d", "strided_dilated_grouped", "reflect", "conv3d", "sequence"])
+@pytest.mark.parametrize("pairs", [0, 10**6])
+def test_conv_strategies_equal_brute_force(kind, pairs, monkeypatch):
+    model, shape = conv_net(kind)
+    x, y = data(n=5, shape=shape)
+    reference = brute_force(model, CE, x, y, "ggn")
+    monkeypatch.setattr(cv, "_PAIRS_MEMORY", pairs)  # 0: per-example products; huge: position pairs
+    close(cv.hessian_diag(model, CE, (x, y), "ggn"), reference)
+
+
+def test_memory_bound_chunks_do_not_change_the_result(monkeypatch):
+    model, (x, y) = pl_cnn(), data(n=9, shape=(2, 6, 6))
+    whole = {m: cv.hessian_diag(model, CE, (x, y), m) for m in ("ggn", "exact", "empirical_fisher")}
+    monkeypatch.setattr(cv, "_MEMORY_BYTES", 1)  # one example per chunk
+    for m, h in whole.items():
+        close(cv.hessian_diag(model, CE, (x, y), m), h)
+
+
+# -------------------------------------------------------------------------- losses the estimators support
+@pytest.mark.parametrize("loss_fn, match", [
+    (nn.CrossEntropyLoss(reduction="sum"), "loss_fn.*reduction"),
+    (nn.CrossEntropyLoss(reduction="none"), "loss_fn.*reduction"),
+    (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)), "loss_fn.*weight"),
+    (nn.NLLLoss(weight=torch.ones(3, dtype=torch.float64)), "loss_fn.*weight"),
+    (lambda z, t: F.cross_entropy(z, t, reduction="sum"), "loss_fn.*mean"),
+    (lambda z, t: F.cross_entropy(z, t, reduction="none"), "loss_fn.*scalar"),
+    (lambda z, t: F.cross_entropy(z, t, weight=torch.tensor([1.0, 5.0, 0.2], dtype=torch.float64)),
+     "loss_fn.*mean"),
+    (lambda z, t: F.cross_entropy(z, t) * float("nan"), "loss_fn.*non-finite"),
+    (lambda z, t: F.mse_loss(z, t), "loss_fn.*failed"),
+])
+@pytest.mark.parametrize("method", ["exact", "ggn", "hutchinson", "empirical_fisher"])
+def test_unsupported_losses_are_refused(loss_fn, match, method):
+    model, (x, y) = mlp(nn.Tanh), data()
+    with pytest.raises(ValueError, match=match):
+        cv.hessian_diag(model, loss_fn, (x, y), method, n_probes=2)
+
+
+def test_ignore_index_and_label_range():
+    model, (x, y) = mlp(nn.Tanh), data()
+    with pytest.raises(ValueError, match="ignore_index"):
+        cv.hessian_diag(model, nn.CrossEntropyLoss(ignore_index=int(y[0])), (x, y))
+    close(cv.hessian_diag(model, nn.CrossEntropyLoss(ignore_index=7), (x, y)), cv.hessian_diag(model, CE, (x, y)))
+    for bad in (y + 3, y - 3):
+        with pytest.raises(ValueError, match="data.*labels"):
+            cv.hessian_diag(model, CE, (x, bad))
+
+
+@pytest.mark.parametrize("method", ["exact", "ggn", "empirical_fisher"])
+def test_label_smoothing_and_soft_targets_are_handled_exactly(method):
+    model, (x, y) = mlp(nn.Tanh), data()
+    smooth = nn.CrossEntropyLoss(label_smoothing=0.2)
+    h = cv.hessian_diag(model, smooth, (x, y), method)
+    if method == "exact":
+        close(h, exact_rows(model, smooth, x, y))
+    else:
+        close(h, brute_force(model, smooth, x, y, method))
+    soft = F.one_hot(y, 3).double() * 0.8 + 0.2 / 3  # the same loss with probability targets
+    close(cv.hessian_diag(model, CE, (x, soft), method), h)
+
+
+@pytest.mark.parametrize("method", ["mc_fisher", "authors_sq_ce"])
+def test_methods_that_need_cross_entropy_refuse_other_losses(method):
+    model, (x, _) = mlp(nn.Tanh), data()
+    with pytest.raises(ValueError, match="loss_fn"):
+        cv.hessian_diag(model, nn.MSELoss(), (x, torch.zeros(7, 3, dtype=torch.float64)), method)
+    if method == "mc_fisher":
+        with pytest.raises(ValueError, match="loss_fn"):
+            cv.hessian_diag(model, nn.CrossEntropyLoss(label_smoothing=0.1), data(), method)
+
+
+# ------------------------------------------------------------------------------------ inputs fail clearly
+def _x():
+    return data()[0]
+
+
+def _y():
+    return data()[1]
+
+
+BAD_DATA = [
+    (lambda: _x(), TypeError, "data"),
+    (lambda: (_x(), _y(), _y()), TypeError, "data"),
+    (lambda: (_x().numpy(), _y()), TypeError, "data: x"),
+    (lambda: (_x(), _y().tolist()), TypeError, "data: y"),
+    (lambda: (_x()[:0], _y()[:0]), ValueError, "data"),
+    (lambda: (_x(), _y()[:3]), ValueError, "data"),
+    (lambda: (torch.tensor(1.0, dtype=torch.float64), _y()), ValueError, "data: x"),
+    (lambda: (_x().index_fill(0, torch.tensor([2]), float("nan")), _y()), ValueError, "data: x.*non-finite"),
+    (lambda: (_x().index_fill(0, torch.tensor([2]), float("inf")), _y()), ValueError, "data: x.*non-finite"),
+    (lambda: (_x().requires_grad_(True), _y()), ValueError, "data: x requires grad"),
+    (lambda: (_x(), _y().double()), ValueError, "data: y"),
+    (lambda: (_x(), _y().bool()), TypeError, "data: y"),
+    (lambda: (_x(), _y().reshape(7, 1)), ValueError, "data: y"),
+]
+
+
+@pytest.mark.parametrize("make, error, match", BAD_DATA)
+@pytest.mark.parametrize("method", ["ggn", "exact", "hutchinson"])
+def test_bad_data_is_refused_naming_it(make, error, match, method):
+    with pytest.raises(error, match=match):
+        cv.hessian_diag(mlp(nn.Tanh), CE, make(), method, n_probes=2)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(n_probes=0), ValueError, "n_probes"), (dict(n_probes=2.5), TypeError, "n_probes"),
+    (dict(n_probes=True), TypeError, "n_probes"), (dict(mc_samples=-1), ValueError, "mc_samples"),
+    (dict(mc_samples="2"), TypeError, "mc_samples"), (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(batch_size=-1), ValueError, "batch_size"), (dict(batch_size=1.0), TypeError, "batch_size"),
+    (dict(seed=-1), ValueError, "seed"), (dict(seed=None), TypeError, "seed"), (dict(seed=1.5), TypeError, "seed"),
+    (dict(method=None), ValueError, "method"), (dict(method=["ggn"]), ValueError, "method"),
+])
+def test_bad_options_are_refused_naming_them(kwargs, error, match):
+    model, (x, y) = mlp(nn.Tanh), data()
+    with pytest.raises(error, match=match):
+        cv.hessian_diag(model, CE, (x, y), **kwargs)
+
+
+@pytest.mark.parametrize("method", ["ggn", "exact", "hutchinson", "mc_fisher"])
+def test_non_finite_models_never_give_a_nan_diagonal(method):
+    x, y = data()
+    model = mlp(nn.ReLU)
+    with torch.no_grad():
+        model[0].weight[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="model.*non-finite"):
+        cv.hessian_diag(model, CE, (x, y), method, n_probes=2)
+    model = mlp(nn.ReLU)
+    with torch.no_grad():
+        model[0].weight.mul_(1e200)  # finite weights, overflowing outputs
+        model[3].weight.mul_(1e200)
+    with pytest.raises(ValueError, match="non-finite|not finite"):
+        cv.hessian_diag(model, CE, (x, y), method, n_probes=2)
+    bn = nn.Sequential(nn.Linear(5, 3), nn.BatchNorm1d(3, track_running_stats=False)).double()
+    with pytest.raises(ValueError, match="model.*batch"):
+        cv.hessian_diag(bn, CE, (x, y), method, n_probes=2)
+
+
+def test_helpers_validate_their_dicts():
+    good = {"a": torch.tensor([1.0, 2.0, 3.0]), "b": torch.tensor([[1.0, 0.5]])}
+    cases = [
+        (cv.normalize, ([1.0],), TypeError, "h must"), (cv.normalize, ({},), TypeError, "h must"),
+        (cv.normalize, ({"a": [1.0]},), TypeError, "h\\['a'\\]"),
+        (cv.normalize, ({"a": torch.tensor([1.0, float("nan")])},), ValueError, "non-finite"),
+        (cv.normalize, ({"a": torch.tensor([1.0, -2.0])},), ValueError, "negative"),
+        (cv.normalize, ({"a": torch.zeros(0)},), ValueError, "empty"),
+        (cv.normalize, ({"a": torch.tensor([True])},), TypeError, "real"),
+        (cv.positive, (good, 0.0), ValueError, "floor"), (cv.positive, (good, 1.5), ValueError, "floor"),
+        (cv.positive, (good, float("nan")), ValueError, "floor"), (cv.positive, (good, "1e-3"), TypeError, "floor"),
+        (cv.flatten, ({},), TypeError, "h must"),
+        (cv.spearman, (good, {"a": good["a"]}), ValueError, "same layers"),
+        (cv.spearman, (good, {"a": good["a"], "c": good["b"]}), ValueError, "same layers"),
+        (cv.spearman, (good, {"a": good["a"], "b": good["b"].T}), ValueError, "same layers"),
+        (cv.spearman, (good, {"a": torch.ones(3), "b": torch.ones(1, 2)}), ValueError, "undefined"),
+        (cv.split_by_layer, ([1.0], mlp(nn.Tanh)), TypeError, "vector"),
+        (cv.softmax_hessian_factor, (torch.tensor([[0.5, 0.6]]),), ValueError, "sum to 1"),
+        (cv.softmax_hessian_factor, (torch.tensor([[1.0]]),), ValueError, "C >= 2"),
+        (cv.softmax_hessian_factor, (torch.tensor([[0.5, float("nan")]]),), ValueError, "finite"),
+        (cv.softmax_hessian_factor, ([[0.5, 0.5]],), TypeError, "p must"),
+    ]
+    for fn, args, error, match in cases:
+        with pytest.raises(error, match=match):
+            fn(*args)
+    with pytest.raises(TypeError, match="per_layer"):
+        cv.spearman(good, good, per_layer="yes")
+    assert cv.spearman(good, {"b": good["b"], "a": good["a"]}) == pytest.approx(1.0)  # key order is irrelevant
+    model, (x, y) = mlp(nn.Tanh), data()
+    with pytest.raises(TypeError, match="methods"):
+        cv.compare_estimators(model, CE, (x, y), "ggn")
+    with pytest.raises(ValueError, match="reference"):
+        cv.compare_estimators(model, CE, (x, y), ["ggn"], reference="newton")
+    with pytest.raises(ValueError, match="repeats"):
+        cv.compare_estimators(model, CE, (x, y), ["ggn"], repeats=0)
+    with pytest.raises(ValueError, match="loss_fn"):
+        cv.gradient_seconds(model, nn.CrossEntropyLoss(reduction="sum"), (x, y))
+    with pytest.raises(ValueError, match="max_weights"):
+        cv.curvature_matrices(model, CE, (x, y), max_weights=0)
+
+
+def test_timings_synchronize_the_gpu(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    cv._sync(torch.device("cpu"))
+    assert calls == []
+    cv._sync(torch.device("cuda", 0))
+    assert calls == [torch.device("cuda", 0)]
