@@ -97,7 +97,8 @@ def test_bootstrap_install_then_fast_chapters(venv, tagged_clone, tmp_path):
     cmd = bootstrap_command(clone / CHAPTERS[0])
     spec = cmd[-1]
     assert spec.endswith(f"@{tag}"), f"the bootstrap does not pin {tag}: {spec}"
-    local = re.sub(r"git\+\S+@", f"git+{clone.as_uri()}@", spec)
+    # file://localhost/...: the bundled pip of Python 3.12.1 (23.2) refuses git+file:///...@tag requirements
+    local = re.sub(r"git\+\S+@", f"git+file://localhost{clone.as_posix()}@", spec)
     run([str(venv), *cmd[1:-1], "--force-reinstall", "--no-deps", local], cwd=tmp_path)
     where = run([str(venv), "-c", "import poprisk; print(poprisk.__file__, poprisk.__version__)"], cwd=tmp_path)
     assert str(venv.parents[1]) in where and where.split()[1] == version(), where
