@@ -99,8 +99,11 @@ def test_curvature_prune_keeps_a_flat_but_large_weight_over_a_sharp_small_one():
 def test_validation_names_the_argument():
     model = net()
     h = {k: torch.ones_like(v) for k, v in weights(model).items()}
-    for bad in (-0.1, 1.5, float("nan"), True, "half", None):
+    for bad in (-0.1, 1.5, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="ratio"):
+            prune.magnitude_prune(model, bad)
+    for bad in (True, "half", None, [0.5]):
+        with pytest.raises(TypeError, match="ratio"):
             prune.magnitude_prune(model, bad)
     with pytest.raises(ValueError, match="scope"):
         prune.magnitude_prune(model, 0.5, scope="net")
@@ -118,3 +121,59 @@ def test_validation_names_the_argument():
         prune.magnitude_prune(nn.Sequential(nn.ReLU()), 0.5)
     with pytest.raises(TypeError, match="model"):
         prune.magnitude_prune(np.zeros(3), 0.5)
+
+
+# ----------------------------------------------------------------- reliability: every argument fails clearly
+HOSTILE = [None, "abc", True, 1 + 2j, -0.5, 2.0, float("nan"), [0.5], {"a": 1}]
+
+
+@pytest.mark.parametrize("fn", ["magnitude", "curvature", "saliency"])
+@pytest.mark.parametrize("bad", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_ratios_fail_clearly(fn, bad):
+    model = net()
+    h = {k: torch.ones_like(v) for k, v in weights(model).items()}
+    call = {"magnitude": lambda r: prune.magnitude_prune(model, r),
+            "curvature": lambda r: prune.curvature_prune(model, r, h),
+            "saliency": lambda r: prune.prune_by_saliency(model, r, h)}[fn]
+    with pytest.raises((TypeError, ValueError), match="ratio"):
+        call(bad)
+
+
+@pytest.mark.parametrize("bad", [None, 3, "layer ", ["layer"], "LAYER"])
+def test_hostile_scopes_fail_clearly(bad):
+    with pytest.raises(ValueError, match="scope"):
+        prune.magnitude_prune(net(), 0.5, scope=bad)
+
+
+@pytest.mark.parametrize("which", ["transposed", "flat", "string", "bool", "nan", "ragged", "missing"])
+@pytest.mark.parametrize("fn", ["curvature", "saliency"])
+def test_per_layer_dicts_are_checked_exactly(which, fn):
+    model = net()
+    good = {k: torch.rand_like(v) + 0.1 for k, v in weights(model).items()}
+    name = next(k for k, v in good.items() if v.ndim == 2 and v.shape[0] != v.shape[1])
+    bad = dict(good)
+    if which == "missing":
+        del bad[name]
+    else:
+        bad[name] = {"transposed": good[name].T.contiguous(), "flat": good[name].reshape(-1), "string": "ones",
+                     "bool": good[name] > 0.5, "nan": good[name] * float("nan"), "ragged": [[1.0], [1.0, 2.0]]}[which]
+    arg = "h" if fn == "curvature" else "saliency"
+    call = prune.curvature_prune if fn == "curvature" else prune.prune_by_saliency
+    with pytest.raises((TypeError, ValueError), match=arg):
+        call(model, 0.5, bad)
+    call(model, 0.5, good)
+
+
+def test_a_model_with_non_finite_weights_is_refused():
+    model = net()
+    with torch.no_grad():
+        model[3].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite weights"):
+        prune.magnitude_prune(model, 0.5)
+
+
+def test_a_negative_saliency_is_a_valid_ranking():
+    model = net()
+    sal = {k: -v.abs() for k, v in weights(model).items()}
+    _, report = prune.prune_by_saliency(model, 0.25, sal, scope="layer")
+    assert report.kept_fraction == pytest.approx(0.75, abs=0.01)

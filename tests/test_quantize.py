@@ -476,7 +476,9 @@ def test_check_importances_values(value, error):
     with pytest.raises(error, match=r"h\['0'\]"):
         q.check_importances(h, net)
     if value == 0.0:  # a curvature for pruning may be zero
-        assert q.check_importances(h, net, positive=False)["0"][1, 2] == 0.0
+        assert q.check_importances(h, net, sign="nonnegative")["0"][1, 2] == 0.0
+    if value == -1.0:  # a saliency may be anything finite
+        assert q.check_importances(h, net, sign="any")["0"][1, 2] == -1.0
 
 
 def test_check_importances_kinds_and_result():
@@ -610,8 +612,8 @@ def test_random_init_is_reproducible_from_its_seed():
 def test_boolean_flags_must_be_bools(flag):
     with pytest.raises(TypeError, match="contiguous"):
         q.brute_force_kmeans([0.0, 1.0, 3.0], None, 2, contiguous=flag)
-    with pytest.raises(TypeError, match="positive"):
-        q.check_importances(_h_like(_net()), _net(), positive=flag)
+    with pytest.raises((TypeError, ValueError), match="sign"):
+        q.check_importances(_h_like(_net()), _net(), sign=flag)
 
 
 # class 12 — every public function: wrong kinds and values fail first, naming the argument

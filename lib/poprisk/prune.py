@@ -12,19 +12,25 @@ and keeps the rest unchanged. Which weights go is decided by a *saliency* — th
 fraction in every layer. In both cases exactly ``round(ratio · n)`` weights are pruned (per layer, or in total),
 ties broken by position, so the result is deterministic. Each function returns the pruned **copy** of the
 model (the original is not modified) and a :class:`PruneReport`.
+
+Bad input raises before any work, naming the argument: ``TypeError`` for a wrong kind (a model that is not an
+``nn.Module``, a ratio that is a string or a bool, a per-layer dict that is not a dict), ``ValueError`` for a
+wrong value (a ratio outside ``[0, 1]``, an unknown scope, a per-layer entry that is missing, not of its
+weight's exact shape, non-finite, or negative for a curvature; a model with non-finite weights). Per-layer dicts
+are checked by :func:`poprisk.quantize.check_importances`, the library's one check for them.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
+from poprisk import checks
 from poprisk.models import compressible_layers
+from poprisk.quantize import check_importances
 
 SCOPES = ("global", "layer")
 
@@ -61,12 +67,23 @@ class PruneReport:
 
 
 def _check_ratio(ratio) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
-        raise ValueError(f"ratio must be a number in [0, 1] (the fraction of weights pruned), got {ratio!r}")
-    ratio = float(ratio)
-    if not (0.0 <= ratio <= 1.0) or math.isnan(ratio):
-        raise ValueError(f"ratio must be in [0, 1] (the fraction of weights pruned), got {ratio!r}")
-    return ratio
+    """The fraction of weights pruned: a real number in [0, 1]."""
+    return checks.real(ratio, "ratio", low=0.0, high=1.0)
+
+
+def _check_scope(scope) -> str:
+    if not isinstance(scope, str) or scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    return scope
+
+
+def _layers(model) -> list:
+    """The compressible layers of ``model``, whose weights must be finite (a NaN weight would be ranked and kept)."""
+    layers = compressible_layers(model)
+    bad = [name for name, m in layers if not torch.isfinite(m.weight.detach()).all()]
+    if bad:
+        raise ValueError(f"model has non-finite weights in layers {bad}")
+    return layers
 
 
 def _smallest_mask(saliency: torch.Tensor, n_prune: int) -> torch.Tensor:
@@ -78,24 +95,6 @@ def _smallest_mask(saliency: torch.Tensor, n_prune: int) -> torch.Tensor:
     return keep
 
 
-def _per_layer(values, layers, arg: str) -> dict[str, torch.Tensor]:
-    """Check ``values`` is ``{layer name: finite tensor shaped like that layer's weight}`` for every layer;
-    return the tensors as float64 on the weights' device."""
-    if not isinstance(values, dict):
-        raise TypeError(f"{arg} must be a dict {{layer name: tensor}}, got {type(values).__name__}")
-    out = {}
-    for name, m in layers:
-        if name not in values:
-            raise ValueError(f"{arg} has no entry for layer {name!r}")
-        t = torch.as_tensor(values[name]).detach()
-        if tuple(t.shape) != tuple(m.weight.shape):
-            raise ValueError(f"{arg}[{name!r}] has shape {tuple(t.shape)}, expected {tuple(m.weight.shape)}")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{arg}[{name!r}] contains non-finite values")
-        out[name] = t.to(device=m.weight.device, dtype=torch.float64)
-    return out
-
-
 def prune_by_saliency(model: nn.Module, ratio: float, saliency: dict, *, scope: str = "global"):
     """Zero the ``ratio`` fraction of weights with the smallest ``saliency`` (``{layer: tensor like weight}``).
 
@@ -103,10 +102,10 @@ def prune_by_saliency(model: nn.Module, ratio: float, saliency: dict, *, scope: 
     ``(pruned_copy, PruneReport)``.
     """
     ratio = _check_ratio(ratio)
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    layers = compressible_layers(model)
-    flat = {name: t.reshape(-1).cpu() for name, t in _per_layer(saliency, layers, "saliency").items()}
+    scope = _check_scope(scope)
+    layers = _layers(model)
+    flat = {name: torch.from_numpy(a.reshape(-1))
+            for name, a in check_importances(saliency, model, name="saliency", sign="any").items()}
     masks = {}
     if scope == "global":
         allsal = torch.cat([flat[name] for name, _ in layers])
@@ -136,7 +135,8 @@ def magnitude_prune(model: nn.Module, ratio: float, *, scope: str = "global"):
     """Prune the ``ratio`` fraction of Linear/Conv weights with the smallest ``|w|`` (biases untouched).
 
     Returns ``(pruned_copy, PruneReport)``; ``model`` itself is not modified."""
-    saliency = {name: m.weight.detach().abs() for name, m in compressible_layers(model)}
+    ratio, scope = _check_ratio(ratio), _check_scope(scope)
+    saliency = {name: m.weight.detach().abs() for name, m in _layers(model)}
     return prune_by_saliency(model, ratio, saliency, scope=scope)
 
 
@@ -148,10 +148,12 @@ def curvature_prune(model: nn.Module, ratio: float, h: dict, *, scope: str = "gl
     with :func:`poprisk.curvature.positive` first. With ``h ≡ 1`` this is :func:`magnitude_prune`.
     Returns ``(pruned_copy, PruneReport)``; ``model`` itself is not modified.
     """
-    layers = compressible_layers(model)
-    curvature = _per_layer(h, layers, "h")
-    negative = [name for name, hl in curvature.items() if (hl < 0).any()]
-    if negative:
-        raise ValueError(f"h has negative entries in layers {negative}; clip them first (poprisk.curvature.positive)")
-    saliency = {name: 0.5 * curvature[name] * m.weight.detach().double().square() for name, m in layers}
+    ratio, scope = _check_ratio(ratio), _check_scope(scope)
+    layers = _layers(model)
+    try:
+        curvature = check_importances(h, model, name="h", sign="nonnegative")
+    except ValueError as exc:
+        raise ValueError(f"{exc} (clip a Hessian estimate first: poprisk.curvature.positive)") from None
+    saliency = {name: 0.5 * torch.from_numpy(curvature[name]) * m.weight.detach().cpu().double().square()
+                for name, m in layers}
     return prune_by_saliency(model, ratio, saliency, scope=scope)

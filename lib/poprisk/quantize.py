@@ -990,20 +990,26 @@ METHODS = {
     "drhw_linear": _drhw_linear,
 }
 
-def check_importances(h, model, *, name: str = "h", positive: bool = True) -> dict[str, np.ndarray]:
-    """Validate a per-weight dict ``{layer name: importances}`` against ``model``; return float64 arrays.
+SIGNS = ("positive", "nonnegative", "any")
+
+
+def check_importances(h, model, *, name: str = "h", sign: str = "positive") -> dict[str, np.ndarray]:
+    """Validate a per-weight dict ``{layer name: values}`` against ``model``; return float64 NumPy arrays.
 
     ``model``'s compressible layers (:func:`poprisk.models.compressible_layers`) must each have an entry (extra
     entries are ignored) holding a real array or tensor (any device) of **exactly** that layer's weight shape — a
     transposed array of the same size would pair each weight with another weight's importance and is refused —
-    finite, and strictly positive (``positive=True``, what the HW quantizers need) or non-negative
-    (``positive=False``, e.g. a curvature for pruning). Raises ``TypeError``/``ValueError`` naming
-    ``name[layer]``. The one check of the library for such dicts: :func:`quantize_model`,
-    :func:`poprisk.prune.curvature_prune` and the experiments use it.
+    with finite values that are ``sign="positive"`` (what the HW quantizers need), ``"nonnegative"`` (a
+    curvature for pruning) or ``"any"`` (a saliency). Raises ``TypeError``/``ValueError`` naming
+    ``name[layer]``. The one check of the library for such dicts: :func:`quantize_model` and
+    :mod:`poprisk.prune` use it, and so can every caller that receives one.
     """
     from poprisk.models import compressible_layers
 
-    positive = checks.boolean(positive, "positive")
+    if not isinstance(sign, str) or sign not in SIGNS:
+        raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
     layers = compressible_layers(model)
     if not isinstance(h, dict):
         raise TypeError(f"{name} must be a dict {{layer name: array shaped like its weight}}, got {type(h).__name__}")
@@ -1019,8 +1025,8 @@ def check_importances(h, model, *, name: str = "h", positive: bool = True) -> di
             raise ValueError(f"{arg} has shape {arr.shape}, expected the weight's shape {want}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{arg} contains non-finite values (NaN or inf)")
-        if (arr <= 0).any() if positive else (arr < 0).any():
-            raise ValueError(f"{arg} must be {'strictly positive' if positive else 'non-negative'}")
+        if (sign == "positive" and (arr <= 0).any()) or (sign == "nonnegative" and (arr < 0).any()):
+            raise ValueError(f"{arg} must be {'strictly positive' if sign == 'positive' else 'non-negative'}")
         out[layer] = arr
     return out
 
