@@ -46,7 +46,7 @@ def models(draw, max_d=12):
     ],
 )
 def test_constructor_validation(args, word):
-    with pytest.raises(ValueError, match=word):
+    with pytest.raises((TypeError, ValueError), match=word):
         LinearModel(*args)
 
 
@@ -58,7 +58,7 @@ def test_method_validation():
         m.risks(rate=1.0, theta=0.1)
     with pytest.raises(ValueError, match="rate"):
         m.risks(rate=-1.0)
-    with pytest.raises(ValueError, match="rate"):
+    with pytest.raises(TypeError, match="rate"):
         m.risks(rate="1")
     with pytest.raises(ValueError, match="theta"):
         m.risks(theta=-0.1)
@@ -257,3 +257,53 @@ def test_monte_carlo_speed():
         m.monte_carlo(8.0, draws=10_000, seed=0)
         best = min(best, time.perf_counter() - start)
     assert best < 2.0, f"10⁴ draws took {best:.2f} s"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reliability: every argument of every public entry fails clearly (TypeError/ValueError naming it)
+# ---------------------------------------------------------------------------------------------------------------
+HOSTILE = [None, "abc", True, 1 + 2j, [[1.0], [1.0, 2.0]], {"a": 1}, float("nan"), -1.0]
+MODEL = dict(eigenvalues=[1.0, 2.0], n=5, noise_var=1.0, prior_var=1.0)
+
+
+@pytest.mark.parametrize("arg", list(MODEL))
+@pytest.mark.parametrize("bad", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_model_arguments(arg, bad):
+    with pytest.raises((TypeError, ValueError), match=arg):
+        LinearModel(**{**MODEL, arg: bad})
+
+
+@pytest.mark.parametrize("bad", HOSTILE, ids=range(len(HOSTILE)))
+@pytest.mark.parametrize("call, arg", [
+    (lambda m, v: m.risks(rate=v), "rate"),
+    (lambda m, v: m.risks(theta=v), "theta"),
+    (lambda m, v: m.risk_curve(rates=v), "rates"),
+    (lambda m, v: m.risk_curve(thetas=v), "thetas"),
+    (lambda m, v: m.cgf(v, rate=1.0), "eta"),
+    (lambda m, v: m.gen_bound(rate=1.0, information=v), "information"),
+    (lambda m, v: m.monte_carlo(1.0, draws=v), "draws"),
+    (lambda m, v: m.monte_carlo(1.0, draws=20, seed=v), "seed"),
+    (lambda m, v: m.conditional_information(rate=v), "rate"),
+])
+def test_hostile_method_arguments(call, arg, bad):
+    m = u_shaped()
+    with pytest.raises((TypeError, ValueError), match=arg):
+        call(m, bad)
+
+
+@pytest.mark.parametrize("seed", [None, -1, 1.5, True, "0"])
+def test_seeds_are_non_negative_integers(seed):
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        LinearModel.gaussian_design(2, 10, 1.0, 1.0, seed=seed)
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        canonical_design([1.0, 2.0], 10, seed=seed)
+
+
+def test_design_and_constructor_arguments():
+    for bad in (None, "x", [[1.0, 2.0], [3.0]], np.full((5, 2), np.nan)):
+        with pytest.raises((TypeError, ValueError), match="design"):
+            LinearModel.from_design(bad, 1.0, 1.0)
+    for arg, bad in (("d", 0), ("d", 2.0), ("n", 2), ("noise_var", 0.0), ("prior_var", "1")):
+        kw = {"d": 2, "n": 10, "noise_var": 1.0, "prior_var": 1.0, arg: bad}
+        with pytest.raises((TypeError, ValueError), match=arg):
+            LinearModel.gaussian_design(**kw)

@@ -29,7 +29,9 @@ loss (which is not sub-Gaussian): the Donsker–Varadhan inequality with the exa
 the scaled noncentral chi-square empirical risk. :meth:`LinearModel.monte_carlo` simulates everything (prior,
 noise, least squares on the design matrix, channel, fresh test noise) and returns means with standard errors.
 
-Rates are in nats. Bad inputs raise ``ValueError`` naming the argument.
+Rates are in nats. Bad inputs raise, before any work, ``TypeError`` (a wrong kind of value: a string, ``None``,
+a bool where a number is expected, a ragged list) or ``ValueError`` (a wrong value: shape, NaN, sign, range),
+naming the argument. Seeds are non-negative integers (``None`` is refused: every draw is reproducible).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import optimize
 
-from poprisk.infotheory import WaterFilling, reverse_water_filling
+from poprisk import checks
+from poprisk.infotheory import WaterFilling, _as_float_array, _number, reverse_water_filling
 
 __all__ = ["Risks", "MonteCarloRisks", "LinearModel", "canonical_design"]
 
@@ -80,21 +83,19 @@ class MonteCarloRisks:
 
 
 def _positive_scalar(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a positive real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
+    return checks.real(value, name, low=0.0, low_open=True)
 
 
 def _as_matrix(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch tensor
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
+    return np.array(_as_float_array(x, name), dtype=np.float64)
+
+
+def _non_negative_or_inf(value, name: str) -> float:
+    """A number ``≥ 0`` where ``inf`` is meaningful (a rate of ``inf`` nats, a level above every variance)."""
+    value = _number(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be non-negative, got {value!r}")
+    return value
 
 
 def canonical_design(eigenvalues, n: int, seed: int = 0) -> np.ndarray:
@@ -105,10 +106,14 @@ def canonical_design(eigenvalues, n: int, seed: int = 0) -> np.ndarray:
     """
     lam = _as_matrix(eigenvalues, "eigenvalues").reshape(-1)
     d = lam.size
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= d:
+    if d == 0:
+        raise ValueError("eigenvalues must be non-empty")
+    n = checks.integer(n, "n")
+    if n <= d:
         raise ValueError(f"n must be an integer larger than d={d}, got {n!r}")
     if (lam <= 0).any() or not np.isfinite(lam).all():
         raise ValueError("eigenvalues must be positive and finite")
+    seed = checks.seed(seed)
     q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((int(n), d)))
     q = q * np.sign(np.diag(r))  # a unique (Haar) orthonormal frame
     return math.sqrt(n) * q * np.sqrt(lam)
@@ -134,8 +139,7 @@ class LinearModel:
         if not np.isfinite(lam).all() or (lam <= 0).any():
             raise ValueError("eigenvalues must be positive and finite (the design must have full column rank)")
         d = lam.size
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-            raise ValueError(f"n must be an integer, got {n!r}")
+        n = checks.integer(n, "n")
         if n <= d:
             raise ValueError(f"n must be larger than d={d} (least squares needs n > d), got n={n}")
         self.eigenvalues = lam
@@ -180,10 +184,13 @@ class LinearModel:
         """Random Gaussian design: the rows of ``X`` are i.i.d. ``N(0, I_d)``, drawn once with ``seed``.
 
         The analysis is conditional on the drawn ``X`` (it is then a fixed design)."""
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-            raise ValueError(f"d must be a positive integer, got {d!r}")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= d:
+        d = checks.integer(d, "d", low=1)
+        n = checks.integer(n, "n")
+        if n <= d:
             raise ValueError(f"n must be an integer larger than d={d}, got {n!r}")
+        seed = checks.seed(seed)
+        _positive_scalar(noise_var, "noise_var")
+        _positive_scalar(prior_var, "prior_var")
         x = np.random.default_rng(seed).standard_normal((int(n), int(d)))
         return cls.from_design(x, noise_var, prior_var)
 
@@ -224,17 +231,9 @@ class LinearModel:
             raise ValueError("give exactly one of rate= or theta=")
         s = self.variances
         if theta is not None:
-            if isinstance(theta, bool) or not isinstance(theta, (int, float, np.integer, np.floating)):
-                raise ValueError(f"theta must be a non-negative number, got {theta!r}")
-            theta = float(theta)
-            if not theta >= 0 or math.isnan(theta):
-                raise ValueError(f"theta must be non-negative, got {theta!r}")
+            theta = _non_negative_or_inf(theta, "theta")
             return reverse_water_filling(s, distortion=math.fsum(np.minimum(theta, s)))
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
-            raise ValueError(f"rate must be a non-negative number of nats, got {rate!r}")
-        if math.isnan(float(rate)) or float(rate) < 0:
-            raise ValueError(f"rate must be non-negative (nats), got {rate!r}")
-        return reverse_water_filling(s, rate=float(rate))
+        return reverse_water_filling(s, rate=_non_negative_or_inf(rate, "rate"))
 
     # ----------------------------------------------------------------------------------------------------------
     # closed forms
@@ -260,8 +259,12 @@ class LinearModel:
         """:meth:`risks` over an array of rates or of water levels; a dict of arrays keyed like :class:`Risks`."""
         if (rates is None) == (thetas is None):
             raise ValueError("give exactly one of rates= or thetas=")
-        values = np.atleast_1d(np.asarray(rates if rates is not None else thetas, dtype=float))
         key = "rate" if rates is not None else "theta"
+        values = _as_float_array(rates if rates is not None else thetas, f"{key}s").reshape(-1)
+        if values.size == 0:
+            raise ValueError(f"{key}s must hold at least one value")
+        if (values < 0).any():
+            raise ValueError(f"{key}s must be non-negative")
         out = [self.risks(**{key: float(v)}) for v in values]
         return {f.name: np.array([getattr(r, f.name) for r in out]) for f in fields(Risks)}
 
@@ -306,12 +309,13 @@ class LinearModel:
         ``Ψ = n[u − ½ log(1+2u)] + Σ_i [−½ log(1 − 2βτ_i) + β t_i²σ_w²λ_i/(1 − 2βτ_i)]``, where
         ``τ_i = a_i² c + a_i D_i``; ``inf`` where ``2βτ_i ≥ 1``.
         """
+        eta = _number(eta, "eta")
         wf = self.water_filling(rate=rate, theta=theta)
-        return self._cgf(float(eta), wf)
+        return self._cgf(eta, wf)
 
     def _cgf(self, eta: float, wf: WaterFilling) -> float:
-        if eta < 0:
-            raise ValueError(f"eta must be non-negative, got {eta!r}")
+        if not eta >= 0 or not math.isfinite(eta):
+            raise ValueError(f"eta must be a finite non-negative number, got {eta!r}")
         s, c, dist = self.variances, self.c, wf.distortions
         t = dist / s
         a = 1 - t
@@ -331,7 +335,7 @@ class LinearModel:
         ``information="rate"`` uses ``I = I(S;Ŵ) = R``; ``"conditional"`` uses the smaller ``I(S;Ŵ|w*)``
         (:meth:`conditional_information`). Infinite for the uncompressed estimate; ``0`` at rate 0.
         """
-        if information not in ("rate", "conditional"):
+        if not isinstance(information, str) or information not in ("rate", "conditional"):
             raise ValueError(f"information must be 'rate' or 'conditional', got {information!r}")
         wf = self.water_filling(rate=rate, theta=theta)
         if wf.theta == 0:
@@ -380,10 +384,8 @@ class LinearModel:
         ``L_S(Ŵ)`` on the training data, ``L_S(Ŵ) − L_S(W)``, and ``L_μ(Ŵ)`` on fresh noise ``ε'`` at the same
         inputs. Vectorized over draws (in chunks, so memory stays bounded; results depend only on ``seed``).
         """
-        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 2:
-            raise ValueError(f"draws must be an integer ≥ 2, got {draws!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        draws = checks.integer(draws, "draws", low=2)
+        seed = checks.seed(seed)
         wf = self.water_filling(rate=rate, theta=theta)
         x, u, lam = self.design, self.eigenvectors, self.eigenvalues
         n, d = self.n, self.d
