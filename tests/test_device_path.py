@@ -134,3 +134,15 @@ def test_calibration_on_device_logits(guard):
     t = calibration.fit_temperature(logits, labels)
     assert np.isfinite(calibration.cross_entropy(logits, labels, t))
     calibration.expected_calibration_error(logits, labels)
+
+
+
+def test_model_cache_key_records_device_and_dtype(small_split):
+    """CPU- and GPU-trained networks never share a cache entry (the pretend device is of type "cpu", so the
+    key is checked directly with a CUDA device name, which needs no GPU to construct)."""
+    from poprisk import experiments
+
+    cfg = experiments.SweepConfig(dataset="digits", n_test=200, n_val=100, n_train=100, epochs=1, seeds=(0,))
+    keys = {experiments.cache_key(cfg, 0, small_split, dev, dt)
+            for dev in ("cpu", "cuda") for dt in (torch.float32, torch.float64)}
+    assert len(keys) == 4
