@@ -749,7 +749,44 @@ def test_kernel_falls_back_quietly_without_a_writable_cache(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         c, lab = q.weighted_kmeans_1d(w, None, 4, backend="numba")
-    assert asked == [True, False] * 4
+    assert asked == [True, False] * 6
     c2, lab2 = q.weighted_kmeans_1d(w, None, 4, backend="numpy")
     np.testing.assert_array_equal(lab, lab2)
     np.testing.assert_allclose(c, c2, rtol=1e-12)
+
+
+# issue 15 — exact 1-D K-means at large K by the Lagrangian search, checked against the DP
+
+@settings(max_examples=60, deadline=None)
+@given(problem=weighted_problem(n_min=2, n_max=60))
+def test_lagrangian_search_gives_the_dp_optimum(problem):
+    w, h, k = problem
+    c1, l1 = q.weighted_kmeans_1d(w, h, k, backend="numba")
+    c2, l2 = q.weighted_kmeans_1d(w, h, k, backend="lagrangian")  # grid values: ties in K, the DP fallback
+    assert c2.size == c1.size and np.all(np.diff(c2) > 0)
+    assert _close(_obj(w, h, c2, l2), _obj(w, h, c1, l1))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lagrangian_search_at_large_k(seed):
+    rng = np.random.default_rng(seed)
+    w, h = rng.laplace(0, 0.05, 20_000), rng.lognormal(0, 1, 20_000)
+    for k in (70, 300):
+        c1, l1 = q.weighted_kmeans_1d(w, h, k, backend="numba")
+        c2, l2 = q.weighted_kmeans_1d(w, h, k)  # "auto" takes the Lagrangian route above 64 centres
+        assert c2.size == k
+        assert _close(_obj(w, h, c2, l2), _obj(w, h, c1, l1), rel=1e-9)
+        np.testing.assert_array_equal(np.bincount(l2, minlength=k) > 0, True)
+
+
+def test_lagrangian_ties_fall_back_to_the_dp(monkeypatch):
+    # equally spaced equal-weight points: F(K) is linear over ranges of K, where no price isolates one count
+    searches = []
+    search = q._lagrangian_bounds
+    monkeypatch.setattr(q, "_lagrangian_bounds", lambda *a, **kw: searches.append(search(*a, **kw)) or searches[-1])
+    w = np.repeat(np.arange(8.0), 3)
+    for k in range(1, 8):
+        c1, l1 = q.weighted_kmeans_1d(w, None, k, backend="numba")
+        c2, l2 = q.weighted_kmeans_1d(w, None, k, backend="lagrangian")
+        assert c2.size == k and _close(_obj(w, None, c2, l2), _obj(w, None, c1, l1))
+    assert any(b is None for b in searches) and any(b is not None for b in searches)

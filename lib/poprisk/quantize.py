@@ -72,7 +72,8 @@ import numpy as np
 from poprisk import checks
 
 INITS = ("quantile", "linear", "random", "authors")
-BACKENDS = ("auto", "numba", "numpy")
+BACKENDS = ("auto", "numba", "numpy", "lagrangian")
+LAGRANGIAN_MIN_K = 65  # "auto" switches from the O(K n) DP to the Lagrangian search above 64 centres
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -671,6 +672,7 @@ def _nb_smawk(r0, nrows, c0, ncols, A, res, resv, colbuf, sv, offs, lens):
             res[row - r0] = best
             resv[row - r0] = bv
 
+
 def _nb_dp(A, S2, k, back):
     # A[:, 2] holds S2 on entry; E_1(i) = D_1(i) − S2(i) = −S1(i)²/W(i)
     u = A.shape[0] - 1
@@ -696,7 +698,84 @@ def _nb_dp(A, S2, k, back):
 
 
 
-_NB_PYTHON = {"_nb_value": _nb_value, "_nb_less": _nb_less, "_nb_smawk": _nb_smawk, "_nb_dp": _nb_dp}
+# The Lagrangian ("WQS", "alien's trick") route for large K :cite:`gronlund2017fast`: the optimal cost F(K) is
+# convex in K, so for a price λ per cluster the unconstrained problem min_partitions F + λ·#clusters — a
+# least-weight subsequence (LWS) over the prefixes, whose cost is concave Monge — has an optimum with exactly K
+# clusters for λ between the slopes of F at K; that optimum is the K-cluster optimum. Each LWS solve keeps a
+# queue of candidate split points (decision monotonicity: a later candidate, once better, stays better) and
+# finds where a new candidate overtakes by binary search: O(u log u) per λ, independent of K.
+
+def _nb_beats(i, l, p, A, Eh, cnt):
+    # split point i gives prefix p a smaller value than split point l (ties: fewer clusters), division-free
+    wi = A[p, 0] - A[i, 0]
+    wl = A[p, 0] - A[l, 0]
+    si = A[p, 1] - A[i, 1]
+    sl = A[p, 1] - A[l, 1]
+    if wi > 0.0 and wl > 0.0:
+        vi = Eh[i] * wi * wl - si * si * wl
+        vl = Eh[l] * wi * wl - sl * sl * wi
+    else:  # a run below the resolution of the prefix sums costs nothing (see _nb_value)
+        vi = Eh[i] - (si * si / wi if wi > 0.0 else 0.0)
+        vl = Eh[l] - (sl * sl / wl if wl > 0.0 else 0.0)
+    return vi < vl or (vi == vl and cnt[i] < cnt[l])
+
+
+def _nb_lws(A, S2, lam, Eh, cnt, opt, cand, start):
+    # Eh[i] = E(i) − S2(i), E(i) = min_j E(j) + cost(j, i) + λ over the first i points; returns (E(u), #clusters)
+    u = A.shape[0] - 1
+    Eh[0] = 0.0
+    cnt[0] = 0
+    head = 0
+    tail = 1
+    cand[0] = 0
+    start[0] = 1
+    for i in range(1, u + 1):
+        while tail - head >= 2 and start[head + 1] <= i:
+            head += 1
+        j = cand[head]
+        w = A[i, 0] - A[j, 0]
+        s = A[i, 1] - A[j, 1]
+        Eh[i] = Eh[j] - (s * s / w if w > 0.0 else 0.0) + lam
+        cnt[i] = cnt[j] + 1
+        opt[i] = j
+        if i == u:
+            break
+        # candidate i serves prefixes p > i: drop the queued candidates it beats where their range begins
+        while tail > head:
+            p = start[tail - 1]
+            if p <= i:
+                p = i + 1
+            if _nb_beats(i, cand[tail - 1], p, A, Eh, cnt):
+                tail -= 1
+            else:
+                break
+        if tail == head:
+            cand[tail] = i
+            start[tail] = i + 1
+            tail += 1
+            continue
+        last = cand[tail - 1]
+        if not _nb_beats(i, last, u, A, Eh, cnt):
+            continue
+        lo = start[tail - 1]
+        if lo <= i:
+            lo = i + 1
+        hi = u
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if _nb_beats(i, last, mid, A, Eh, cnt):
+                hi = mid
+            else:
+                lo = mid
+        cand[tail] = i
+        start[tail] = hi
+        tail += 1
+    return Eh[u] + S2[u], cnt[u]
+
+
+_NB_PYTHON = {"_nb_value": _nb_value, "_nb_less": _nb_less, "_nb_smawk": _nb_smawk, "_nb_dp": _nb_dp,
+              "_nb_beats": _nb_beats, "_nb_lws": _nb_lws}
+_INLINE = ("_nb_value", "_nb_less", "_nb_beats")
 _KERNEL: dict = {}
 
 
@@ -722,8 +801,9 @@ def _numba_dp():
         # the callees must be dispatchers (module globals) by the time their callers compile
         g = globals()
         for name, fn in _NB_PYTHON.items():
-            g[name] = jit(fn, inline="always") if name in ("_nb_value", "_nb_less") else jit(fn)
+            g[name] = jit(fn, inline="always") if name in _INLINE else jit(fn)
         _KERNEL["dp"] = g["_nb_dp"]
+        _KERNEL["lws"] = g["_nb_lws"]
     return _KERNEL["dp"]
 
 
@@ -769,6 +849,50 @@ def _dp_numpy(Wc, S1, S2, k, back):
     return D[u]
 
 
+def _lagrangian_bounds(Wc, S1, S2, k: int, max_steps: int = 100):
+    """Run boundaries ``[0, …, u]`` of the exact K-cluster optimum by the Lagrangian search, or ``None``.
+
+    Each step solves the LWS at a price λ (:func:`_nb_lws`) and gets the optimum's cost F and count c. Until
+    λ is bracketed, the next price is the slope 2F c²/K³ of the model F(c) ≈ F·(c/K)⁻²; then the chord of the
+    two bracketing lines (the λ where both counts are equally good, a cutting-plane step on the concave dual).
+    ``None`` (the caller runs the DP) when a chord makes no progress — F is linear across K, so several counts
+    tie and no price isolates exactly K — or after ``max_steps`` prices.
+    """
+    lws = _KERNEL["lws"]
+    u = Wc.size - 1
+    A = np.stack([Wc, S1], axis=1)
+    Eh, cnt, opt = np.empty(u + 1), np.empty(u + 1, np.int64), np.empty(u + 1, np.int64)
+    cand, start = np.empty(u + 1, np.int64), np.empty(u + 1, np.int64)
+    total = max(float(S2[u] - S1[u] ** 2 / Wc[u]), 0.0)
+    if not total > 0:
+        return None
+    lo, hi = (0.0, 0.0, u), (math.inf, total, 1)  # (λ, F, c) with c > K and with c < K
+    lam = max(2.0 * total / k**3, total * 1e-300)
+    for _ in range(max_steps):
+        e_u, c = lws(A, S2, lam, Eh, cnt, opt, cand, start)
+        c = int(c)
+        f = float(e_u) - lam * c
+        if c == k:
+            bounds = np.empty(k + 1, np.int64)
+            bounds[k] = end = u
+            for m in range(k, 0, -1):
+                end = int(opt[end])
+                bounds[m - 1] = end
+            return bounds
+        if c > k:
+            lo = (lam, f, c)
+        else:
+            hi = (lam, f, c)
+        if lo[0] > 0 and math.isfinite(hi[0]):
+            lam = (hi[1] - lo[1]) / (lo[2] - hi[2])
+            if not lo[0] < lam < hi[0]:
+                return None
+        else:
+            new = 2.0 * max(f, 0.0) * c * c / k**3
+            lam = new if (c > k and new > lam) or (c < k and 0 < new < lam) else (4.0 * lam if c > k else lam / 4)
+    return None
+
+
 def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
     """The exact global minimiser of ``Σ_j h_j (w_j − c_{label_j})²`` over ``K`` centres (scalar weights).
 
@@ -782,8 +906,12 @@ def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
     lossless and ``u`` centres (the distinct weights) are returned, i.e. fewer than ``k``. Otherwise exactly
     ``k`` distinct centres, each the HW mean of its (non-empty) cluster.
 
-    ``backend``: ``"numba"`` (SMAWK, ``O(K n)`` after the sort), ``"numpy"`` (divide-and-conquer,
-    ``O(K n log n)``) or ``"auto"`` (numba when installed). Memory ``O(K n)`` (int32 back-pointers).
+    ``backend``: ``"numba"`` (SMAWK, ``O(K n)`` after the sort, memory ``O(K n)`` int32 back-pointers),
+    ``"numpy"`` (divide-and-conquer, ``O(K n log n)``), ``"lagrangian"`` (numba; a search over a price per
+    cluster, each step an ``O(n log n)`` least-weight-subsequence solve, independent of K; memory ``O(n)``; it
+    falls back to the DP where several cluster counts tie at the price of K) or ``"auto"``: numba's DP up to
+    64 centres, the Lagrangian search above (:data:`LAGRANGIAN_MIN_K`), NumPy without numba. All give the
+    optimal cost; where several partitions are optimal they may return different ones.
     Returns ``(centers, labels)``, centres ascending.
     """
     w, h = _scalar_problem(w, h)
@@ -798,8 +926,9 @@ def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
     if k >= u:
         return x.copy(), inverse.astype(np.int64)
     kernel = None if backend == "numpy" else _numba_dp()
-    if backend == "numba" and kernel is None:
-        raise ValueError("backend='numba' was asked for but numba is not installed")
+    if backend in ("numba", "lagrangian") and kernel is None:
+        raise ValueError(f"backend={backend!r} was asked for but numba is not installed")
+    lagrangian = kernel is not None and (backend == "lagrangian" or (backend == "auto" and k >= LAGRANGIAN_MIN_K))
     # exact power-of-two rescaling (module docstring): no overflow of S1² or S2, no underflow of tiny h
     sx = _pow2(float(np.abs(x).max()))
     xs = x * sx
@@ -810,18 +939,20 @@ def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
     Wc = np.concatenate([[0.0], np.cumsum(a)])
     S1 = np.concatenate([[0.0], np.cumsum(a * xc)])
     S2 = np.concatenate([[0.0], np.cumsum(a * xc * xc)])
-    back = np.zeros((k, u + 1), np.int32 if u < 2**31 - 1 else np.int64)
-    if kernel is not None:
-        kernel(np.stack([Wc, S1, S2], axis=1), S2, k, back)
-    else:
-        _dp_numpy(Wc, S1, S2, k, back)
-    # walk the back-pointers: cluster m-1 is the run [start, end) of sorted distinct values
-    bounds = np.empty(k + 1, np.int64)
-    bounds[k] = u
-    end = u
-    for m in range(k, 0, -1):
-        end = int(back[m - 1, end]) if m > 1 else 0
-        bounds[m - 1] = end
+    bounds = _lagrangian_bounds(Wc, S1, S2, k) if lagrangian else None
+    if bounds is None:  # the DP (also where ties in K leave the Lagrangian without an exactly-K optimum)
+        back = np.zeros((k, u + 1), np.int32 if u < 2**31 - 1 else np.int64)
+        if kernel is not None:
+            kernel(np.stack([Wc, S1, S2], axis=1), S2, k, back)
+        else:
+            _dp_numpy(Wc, S1, S2, k, back)
+        # walk the back-pointers: cluster m-1 is the run [start, end) of sorted distinct values
+        bounds = np.empty(k + 1, np.int64)
+        bounds[k] = u
+        end = u
+        for m in range(k, 0, -1):
+            end = int(back[m - 1, end]) if m > 1 else 0
+            bounds[m - 1] = end
     starts = bounds[:-1]
     mass = np.add.reduceat(a, starts)
     moment = np.add.reduceat(a * xs, starts)
