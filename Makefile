@@ -34,6 +34,7 @@ execute: $(STAMP)
 
 ## bench: every benchmark in bench/
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## student: the student copy (no solutions) of every notebook, in student/
