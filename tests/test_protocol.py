@@ -178,3 +178,21 @@ def test_settings_table_reads_dataclasses():
         protocol.settings_table({"here": Cfg})
     with pytest.raises(ValueError):
         protocol.settings_table({})
+
+
+def test_paired_verdict_names_the_lower_side():
+    frame, per = synthetic_sweep(n_seeds=5, shift=-0.1)
+    v = protocol.paired_verdict(frame, per, "K-means − none", dict(experiment="quantize"),
+                                dict(experiment="baseline"))
+    assert v["raw: verdict"] == "first lower" and v["own T: verdict"] == "first lower"
+    assert v["raw: mean"] == pytest.approx(-0.1, abs=0.01)
+    same = protocol.paired_verdict(frame, per, "none − none", dict(experiment="baseline"),
+                                   dict(experiment="baseline"))
+    assert same["raw: verdict"] == "no clear difference" and np.isnan(same["raw: p (adj.)"])
+    # a Bonferroni factor large enough removes the verdict
+    weak = protocol.paired_verdict(frame, per, "x", dict(experiment="quantize"), dict(experiment="baseline"),
+                                   n_tests=10**12)
+    assert weak["raw: verdict"] == "no clear difference"
+    with pytest.raises(ValueError, match="n_tests"):
+        protocol.paired_verdict(frame, per, "x", dict(experiment="quantize"), dict(experiment="baseline"),
+                                n_tests=0)

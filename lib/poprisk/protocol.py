@@ -25,7 +25,7 @@ Two things live here, both as tidy :class:`pandas.DataFrame` objects for :func:`
   calibration).
 * :func:`settings_table` — the few settings of a sweep configuration a reader needs, as a table (instead of
   a dump of every field).
-* :func:`paired_interval` and :func:`calibration_table` — the numbers chapter 9 reports about a setting (or
+* :func:`paired_interval`, :func:`calibration_table` and :func:`paired_verdict` — the numbers chapter 9 reports about a setting (or
   a difference of two), each with the across-seed interval and the bootstrap over seeds *and* test images
   of :mod:`poprisk.stats`.
 """
@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DIFFERENCES", "protocol_differences", "calibration_decomposition", "DECOMPOSITION_TERMS",
-           "SETTINGS", "settings_table", "interval_text", "paired_interval", "calibration_table"]
+           "SETTINGS", "settings_table", "interval_text", "paired_interval", "calibration_table",
+           "paired_verdict"]
 
 #: One row per aspect: what the authors' released code does, what chapter 9 does, and where the chapter
 #: measures whether the difference matters (``None``: it cannot be measured offline).
@@ -298,3 +299,32 @@ def calibration_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping],
                      "test ECE": float(picked["test_ece"].mean()),
                      "test ECE, own T": float(picked["test_ece_cal"].mean())})
     return pd.DataFrame(rows)
+
+
+def paired_verdict(frame: pd.DataFrame, per, label: str, a: Mapping, b: Mapping, *, n_tests: int = 1,
+                   n_boot: int = 2000, seed: int = 0) -> dict:
+    """One row of chapter 9's paired comparisons: setting ``a`` minus setting ``b`` on the same networks,
+    before (``raw``) and after each network's own temperature (``own T``).
+
+    For each: the mean difference of test cross-entropy over seeds, its 95% bootstrap interval over seeds and
+    test images (:func:`paired_interval`), the paired t-test's p-value across seeds multiplied by
+    ``n_tests`` (Bonferroni, capped at 1), and a verdict: ``"first lower"`` / ``"first higher"`` when the
+    interval excludes 0 *and* the adjusted p is below 0.05, else ``"no clear difference"``.
+    """
+    from poprisk import stats
+
+    n_tests = int(n_tests)
+    if n_tests < 1:
+        raise ValueError(f"n_tests must be a positive integer, got {n_tests!r}")
+    out = {"comparison": label}
+    for kind, word in (("test_ce", "raw"), ("test_ce_cal", "own T")):
+        d = paired_interval(frame, per, a, b, kind=kind, n_boot=n_boot, seed=seed)
+        p = stats.paired_comparison(frame, a, b, kind)["p"]
+        p_adj = min(1.0, p * n_tests) if np.isfinite(p) else float("nan")
+        clear = (d["boot_hi"] < 0 or d["boot_lo"] > 0) and p_adj < 0.05
+        out[f"{word}: mean"] = d["mean"]
+        out[f"{word}: 95% CI"] = interval_text(d["boot_lo"], d["boot_hi"])
+        out[f"{word}: p (adj.)"] = p_adj
+        out[f"{word}: verdict"] = ("no clear difference" if not clear
+                                   else "first lower" if d["mean"] < 0 else "first higher")
+    return out
