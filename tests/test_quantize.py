@@ -773,7 +773,7 @@ def test_lagrangian_search_at_large_k(seed):
     w, h = rng.laplace(0, 0.05, 20_000), rng.lognormal(0, 1, 20_000)
     for k in (70, 300):
         c1, l1 = q.weighted_kmeans_1d(w, h, k, backend="numba")
-        c2, l2 = q.weighted_kmeans_1d(w, h, k)  # "auto" takes the Lagrangian route above 64 centres
+        c2, l2 = q.weighted_kmeans_1d(w, h, k)  # "auto" takes the Lagrangian route above 16 centres
         assert c2.size == k
         assert _close(_obj(w, h, c2, l2), _obj(w, h, c1, l1), rel=1e-9)
         np.testing.assert_array_equal(np.bincount(l2, minlength=k) > 0, True)

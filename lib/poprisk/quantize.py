@@ -73,7 +73,7 @@ from poprisk import checks
 
 INITS = ("quantile", "linear", "random", "authors")
 BACKENDS = ("auto", "numba", "numpy", "lagrangian")
-LAGRANGIAN_MIN_K = 65  # "auto" switches from the O(K n) DP to the Lagrangian search above 64 centres
+LAGRANGIAN_MIN_K = 17  # "auto" switches from the O(K n) DP to the Lagrangian search above 16 centres
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -227,9 +227,13 @@ def _is_vector(w) -> bool:
 
 def _weighted_quantiles(w: np.ndarray, h: np.ndarray, q: np.ndarray) -> np.ndarray:
     order = np.argsort(w, kind="stable")
-    cum = np.cumsum(h[order])
-    cum = (cum - 0.5 * h[order]) / cum[-1]
-    return np.interp(q, cum, w[order])
+    return _weighted_quantiles_sorted(w[order], h[order], q)
+
+
+def _weighted_quantiles_sorted(ws: np.ndarray, hs: np.ndarray, q: np.ndarray) -> np.ndarray:
+    cum = np.cumsum(hs)
+    cum = (cum - 0.5 * hs) / cum[-1]
+    return np.interp(q, cum, ws)
 
 
 def init_centers(w, k: int, *, h=None, init: str = "quantile", seed: int = 0) -> np.ndarray:
@@ -243,9 +247,11 @@ def init_centers(w, k: int, *, h=None, init: str = "quantile", seed: int = 0) ->
     return _init_scalar(w, h, k, _check_init(init), checks.seed(seed))
 
 
-def _init_scalar(w, h, k, init, seed):
+def _init_scalar(w, h, k, init, seed, order=None):
+    # ``order``: an argsort of w, when the caller has one (the quantiles then need no second sort)
     if init == "quantile":
-        c = _weighted_quantiles(w, h, (np.arange(k) + 0.5) / k)
+        q = (np.arange(k) + 0.5) / k
+        c = _weighted_quantiles(w, h, q) if order is None else _weighted_quantiles_sorted(w[order], h[order], q)
     elif init == "authors":
         c = np.quantile(w, (np.arange(k) + 0.5) / k)
     elif init == "linear":
@@ -317,22 +323,42 @@ def _pair_solve_scalar(a1, b1, c1, a2, b2, c2, beta):
     return c1, c2
 
 
-def _lloyd_scalar(w, h, centers, iters, beta):
+class _Prefix:
+    """Exclusive prefix sums ``P[i] = Σ_{j<i} x_j`` (``0 ≤ i ≤ n``) read at a few indices at a time, accurate
+    for short runs anywhere: float64 running sums within blocks of 1,024 values plus extended-precision
+    (np.longdouble) sums of the blocks — a plain float64 cumsum would lose the digits of a small cluster late
+    in the order, and an extended-precision cumsum of all n values costs ten times more."""
+
+    B = 1024
+
+    def __init__(self, x: np.ndarray):
+        nb = x.size // self.B + 1  # room for the index n itself
+        pad = np.zeros(nb * self.B)
+        pad[:x.size] = x
+        blocks = pad.reshape(nb, self.B)
+        inner = np.cumsum(blocks, axis=1)
+        self.local = (inner - blocks).reshape(-1)  # sums within the block, before the index
+        self.base = np.concatenate([[0.0], np.cumsum(inner[:, -1], dtype=np.longdouble)])
+
+    def runs(self, edges: np.ndarray) -> np.ndarray:
+        """Σ of x over each run ``[edges[j], edges[j+1])``, float64."""
+        at = self.base[edges // self.B] + self.local[edges]
+        return (at[1:] - at[:-1]).astype(np.float64)
+
+
+def _lloyd_scalar(w, h, centers, iters, beta, order=None):
     # Sorted once: each cluster is then a run [b_j, b_{j+1}) of the sorted weights, found by searching the K−1
     # mid-points (ties to the lower centre, as in assign), and its mass and moment are differences of prefix
-    # sums, kept in extended precision so that a small cluster late in the order loses no digits. One step
-    # costs O(K log n) instead of O(n log K).
+    # sums (_Prefix). One step costs O(K log n) instead of O(n log K).
     n, k = w.size, centers.size
-    order = np.argsort(w, kind="stable")
-    ws = w[order]
-    mass_cum = np.concatenate([[0.0], np.cumsum(h[order], dtype=np.longdouble)])
-    moment_cum = np.concatenate([[0.0], np.cumsum(h[order] * ws, dtype=np.longdouble)])
+    order = np.argsort(w) if order is None else order
+    ws, hs = w[order], h[order]
+    mass_sum, moment_sum = _Prefix(hs), _Prefix(hs * ws)
     edges = np.empty(k + 1, np.int64)
     edges[0], edges[-1] = 0, n
     for _ in range(iters):
         edges[1:-1] = np.searchsorted(ws, 0.5 * centers[1:] + 0.5 * centers[:-1], side="right")
-        mass = (mass_cum[edges[1:]] - mass_cum[edges[:-1]]).astype(np.float64)
-        moment = (moment_cum[edges[1:]] - moment_cum[edges[:-1]]).astype(np.float64)
+        mass, moment = mass_sum.runs(edges), moment_sum.runs(edges)
         # An empty cluster keeps its centre: it may be re-populated later and never produces NaN.
         new = np.where(mass > 0, moment / np.where(mass > 0, mass, 1.0), centers)
         if beta > 0 and k > 1:
@@ -476,7 +502,8 @@ def _run(w, h, k, beta, iters, init, seed):
     k = _check_k(k, w.size)
     sw, sh = _pow2(float(np.abs(w).max())), _pow2(float(h.max()))
     w, h = w * sw, h * sh
-    centers, labels = _lloyd_scalar(w, h, _init_scalar(w, h, k, init, seed), iters, beta * sh)
+    order = np.argsort(w)
+    centers, labels = _lloyd_scalar(w, h, _init_scalar(w, h, k, init, seed, order), iters, beta * sh, order)
     return centers / sw, labels
 
 
@@ -910,7 +937,7 @@ def weighted_kmeans_1d(w, h, k: int, *, backend: str = "auto"):
     ``"numpy"`` (divide-and-conquer, ``O(K n log n)``), ``"lagrangian"`` (numba; a search over a price per
     cluster, each step an ``O(n log n)`` least-weight-subsequence solve, independent of K; memory ``O(n)``; it
     falls back to the DP where several cluster counts tie at the price of K) or ``"auto"``: numba's DP up to
-    64 centres, the Lagrangian search above (:data:`LAGRANGIAN_MIN_K`), NumPy without numba. All give the
+    16 centres, the Lagrangian search above (:data:`LAGRANGIAN_MIN_K`), NumPy without numba. All give the
     optimal cost; where several partitions are optimal they may return different ones.
     Returns ``(centers, labels)``, centres ascending.
     """
