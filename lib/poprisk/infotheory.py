@@ -65,7 +65,7 @@ def _as_float_array(x, name: str) -> np.ndarray:
     return _as_float_array_and_eps(x, name)[0]
 
 
-def _as_float_array_and_eps(x, name: str) -> tuple[np.ndarray, float]:
+def _as_float_array_and_eps(x, name: str, *, nan_check: bool = True) -> tuple[np.ndarray, float]:
     """:func:`_as_float_array` and the machine epsilon of the input's own dtype (float64 for integers and
     Python numbers): the tolerance a sum of its entries can honestly be held to."""
     if hasattr(x, "detach"):  # torch tensors
@@ -82,7 +82,7 @@ def _as_float_array_and_eps(x, name: str) -> tuple[np.ndarray, float]:
         raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
     eps = float(np.finfo(arr.dtype).eps) if arr.dtype.kind == "f" else float(np.finfo(np.float64).eps)
     arr = arr.astype(np.float64, copy=False)
-    if np.isnan(arr).any():
+    if nan_check and np.isnan(arr).any():
         raise ValueError(f"{name} contains NaN")
     return arr, eps
 
@@ -168,70 +168,110 @@ class WaterFilling:
         return self.rates > 0
 
 
-def _variances(variances) -> np.ndarray:
-    s = _as_float_array(variances, "variances")
-    if s.ndim != 1:
-        s = s.reshape(-1)
+def _variances(variances) -> tuple[np.ndarray, float, float, float]:
+    """Flattened float64 variances, non-empty, finite, non-negative; with their sum, minimum and maximum (three
+    passes that are also the checks: a NaN or inf anywhere makes the sum non-finite)."""
+    s = _as_float_array_and_eps(variances, "variances", nan_check=False)[0].reshape(-1)
     if s.size == 0:
         raise ValueError("variances must contain at least one component")
-    if not np.isfinite(s).all():
-        raise ValueError("variances must be finite")
-    if (s < 0).any():
+    total = float(np.sum(s))
+    if not math.isfinite(total):
+        if not np.isfinite(s).all():
+            raise ValueError("variances must be finite (no NaN or inf)")
+        raise ValueError("variances sum beyond the float range; rescale them (θ scales with them)")
+    smin, smax = float(s.min()), float(s.max())
+    if smin < 0:
         raise ValueError("variances must be non-negative")
-    return s
+    return s, total, smin, smax
+
+
+def _start(s: np.ndarray, solve, target_per_component: float) -> float:
+    # a strided sample of ~1,000 components, solved by sorting, puts Newton's first iterate near the root
+    step = max(1, s.size // 1024)
+    return solve(np.sort(s[::step]), target_per_component * s[::step].size)
 
 
 def _theta_for_distortion(s: np.ndarray, target: float) -> float:
     """Water level with Σ min(θ, s_i) = target, for 0 < target < Σ s_i, in O(d).
 
-    Newton's method on the concave piecewise-linear f(θ) = Σ min(θ, s_i), started at θ = target/d ≤ θ*: each
-    step solves the current linear piece, θ ← (target − Σ_{s_i ≤ θ} s_i) / #{s_i > θ}, stays below the root and
-    only shrinks the active set, so it ends after finitely many O(d) passes (a handful in practice) on the
-    piece that holds the root — and returns the closed form of that piece.
+    Newton's method on the concave piecewise-linear f(θ) = Σ min(θ, s_i): each step solves the current linear
+    piece, θ ← θ + (target − f(θ)) / #{s_i > θ}. From any start the first step lands at or left of the root (the
+    tangent of a concave function lies above it); from there every step stays left, only shrinks the active set
+    and ends, after finitely many O(d) passes (two or three from the start that a strided sample gives), on
+    the piece that holds the root. θ is then that piece's closed form, (target − Σ_{s_i ≤ θ} s_i)/#{s_i > θ}.
     """
     d = s.size
-    theta = target / d
-    n_act = int(np.count_nonzero(s > theta))
-    if n_act == 0:  # target within rounding of Σ s_i: every component at its variance
-        return theta
+    left = target / d  # f(left) ≤ d·left = target: a start left of the root with an active component
+    theta = _start(s, _sorted_theta_distortion, left) if d > 4096 else left
     buf = np.empty_like(s)
-    while True:
-        f = float(np.minimum(s, theta, out=buf).sum())
-        new = theta + (target - f) / n_act
-        n_new = int(np.count_nonzero(s > new))
-        if n_new == n_act or n_new == 0 or not new > theta:  # same piece (or no progress left in floats)
+    n_act = -1
+    for _ in range(4 * d + 8):  # finite in exact arithmetic; the bound only guards against rounding cycles
+        n_new = int(np.count_nonzero(s > theta))
+        if n_new == 0:
+            if n_act >= 0 or theta == left:  # target within rounding of Σ s_i: every component at its variance
+                return theta
+            theta = left  # the sample's level was at the largest variance: start from the left instead
+            continue
+        if n_new == n_act:  # two iterates on the same piece: the root is on it
             break
-        theta, n_act = new, n_new
-    mask = s > theta
-    below = float(np.sum(s[~mask]))  # the components at or below the level contribute their variance
-    return (target - below) / int(np.count_nonzero(mask))
+        f = float(np.minimum(s, theta, out=buf).sum())
+        theta, n_act = theta + (target - f) / n_new, n_new
+    below = s <= theta
+    return (target - float(np.dot(s, below))) / (d - int(np.count_nonzero(below)))
+
+
+def _sorted_theta_distortion(asc: np.ndarray, target: float) -> float:
+    """The closed form on ascending variances (the sample's start; also the reference of the tests)."""
+    d = asc.size
+    f_at = np.cumsum(asc) - asc + (d - np.arange(d)) * asc  # f at each variance
+    k = int(np.searchsorted(f_at, target, side="right")) - 1
+    if k < 0:
+        return target / d
+    if k >= d - 1:
+        return float(asc[-1])
+    return (target - float(np.sum(asc[: k + 1]))) / (d - k - 1)
 
 
 def _theta_for_rate(s: np.ndarray, target: float) -> float:
     """Water level with Σ_{s_i > θ} ½ log(s_i/θ) = target, for target > 0, in O(d).
 
     In ``u = log θ`` the rate g(u) = ½ Σ max(log s_i − u, 0) is convex, decreasing and piecewise linear; Newton's
-    method from u₀ = (Σ log s_i − 2·target)/d (where g ≥ target) stays left of the root, shrinks the active
-    set at every step and ends on the piece of the root: log θ = (Σ_{active} log s_i − 2·target)/#active.
+    step u ← u + 2 (g(u) − target)/#{log s_i > u} solves the current piece; after the first step it stays left of
+    the root, shrinks the active set and ends on the piece of the root, whose closed form
+    log θ = (Σ_{active} log s_i − 2·target)/#active is returned.
     """
-    logs = np.log(s[s > 0])
+    logs = np.log(s[s > 0]) if (s <= 0).any() else np.log(s)
     d = logs.size
-    u = (float(logs.sum()) - 2.0 * target) / d
-    n_act = int(np.count_nonzero(logs > u))
-    if n_act == 0:  # a rate below the resolution of the logarithms: θ at the variances
-        return math.exp(u)
+    left = (float(logs.sum()) - 2.0 * target) / d  # g(left) ≥ target: left of the root
+    if d > 4096:
+        step = max(1, d // 1024)
+        sample = np.sort(logs[::step])[::-1]
+        u = _sorted_log_theta_rate(sample, target * sample.size / d)
+    else:
+        u = left
     buf = np.empty_like(logs)
-    while True:
+    n_act = -1
+    for _ in range(4 * d + 8):
+        n_new = int(np.count_nonzero(logs > u))
+        if n_new == 0:
+            if n_act >= 0 or u == left:  # a rate below the resolution of the logarithms: θ at the variances
+                return math.exp(u)
+            u = left  # the sample's level was at the largest variance: start from the left instead
+            continue
+        if n_new == n_act:
+            break
         np.subtract(logs, u, out=buf)
         np.maximum(buf, 0.0, out=buf)
-        g = 0.5 * float(buf.sum())
-        new = u + 2.0 * (g - target) / n_act
-        n_new = int(np.count_nonzero(logs > new))
-        if n_new == n_act or n_new == 0 or not new > u:  # same piece (or no progress left in floats)
-            break
-        u, n_act = new, n_new
+        u, n_act = u + 2.0 * (0.5 * float(buf.sum()) - target) / n_new, n_new
     act = logs > u
-    return math.exp((float(np.sum(logs[act])) - 2.0 * target) / int(np.count_nonzero(act)))
+    return math.exp((float(np.dot(logs, act)) - 2.0 * target) / int(np.count_nonzero(act)))
+
+
+def _sorted_log_theta_rate(desc_logs: np.ndarray, target: float) -> float:
+    k = np.arange(1, desc_logs.size + 1)
+    g = 0.5 * (np.concatenate([[0.0], np.cumsum(desc_logs)[:-1]]) - (k - 1) * desc_logs)
+    m = max(1, int(np.searchsorted(g, target, side="right")))
+    return (float(np.sum(desc_logs[:m])) - 2.0 * target) / m
 
 
 def reverse_water_filling(variances, *, rate=None, distortion=None) -> WaterFilling:
@@ -249,13 +289,9 @@ def reverse_water_filling(variances, *, rate=None, distortion=None) -> WaterFill
     * Rates are ``½ (log s_i − log D_i)`` where the ratio ``s_i/D_i`` would overflow, so ``.rate`` is finite
       whenever every component's rate is.
     """
-    s = _variances(variances)
+    s, total, smin, smax = _variances(variances)
     if (rate is None) == (distortion is None):
         raise ValueError("give exactly one of rate= or distortion=")
-    total = float(np.sum(s))
-    if not math.isfinite(total):
-        raise ValueError("variances sum beyond the float range; rescale them (θ scales with them)")
-    smax = float(s.max())
     if distortion is not None:
         dist = _number(distortion, "distortion")
         if dist < 0:
@@ -279,14 +315,16 @@ def reverse_water_filling(variances, *, rate=None, distortion=None) -> WaterFill
         else:
             theta = _theta_for_rate(s, r)
     dists = np.minimum(theta, s)
-    active = s > theta
+    # R_i = ½ log(s_i/D_i): exactly 0 where D_i = s_i (inactive), inf where D_i = 0 < s_i, 0 for s_i = 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(active, s, 1.0) / np.where(active, dists, 1.0)
-        rates = np.where(active, 0.5 * np.log(ratio), 0.0)
-        wide = active & np.isinf(ratio) & (dists > 0)
-        if wide.any():  # s_i/D_i beyond the float range: the difference of logarithms is still finite
-            rates[wide] = 0.5 * (np.log(s[wide]) - np.log(dists[wide]))
-    rates = np.where((s > 0) & (dists == 0), np.inf, rates)
+        rates = np.divide(s, dists)
+        np.log(rates, out=rates)
+        rates *= 0.5
+    if smin == 0:
+        rates[s == 0] = 0.0
+    if theta > 0 and not math.isfinite(smax / theta):  # s_i/D_i beyond the float range: difference of logs
+        wide = np.isinf(rates) & (dists > 0)
+        rates[wide] = 0.5 * (np.log(s[wide]) - np.log(dists[wide]))
     return WaterFilling(theta=float(theta), distortions=dists, rates=rates,
                         rate=float(np.sum(rates)) if np.isfinite(rates).all() else math.inf,
                         distortion=float(np.sum(dists)))
