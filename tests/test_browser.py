@@ -122,6 +122,14 @@ AXE_JS = """async (dark) => {
 }"""
 
 
+# Boxes that scroll sideways must be reachable by keyboard (WCAG 2.1.1; the axe-core rule
+# scrollable-region-focusable skips MathJax output): each one has a tab stop or holds a focusable element.
+UNREACHABLE_SCROLLERS_JS = """() => [...document.querySelectorAll('article *')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+  .filter(e => e.tabIndex < 0 && !e.querySelector('a[href], button, input, select, textarea, [tabindex="0"]'))
+  .map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ': ' + e.textContent.slice(0, 40))"""
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -171,6 +179,7 @@ def open_page(browser, url, viewport, scheme="light"):
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
                                timeout=20000)
         page.evaluate("() => MathJax.startup.promise")
+        page.wait_for_timeout(100)  # book/_static/poprisk-scroll-focus.js runs after typesetting
     return page, errors
 
 
@@ -227,6 +236,7 @@ def measured(server, browser, built_site, root, config):
         m["dead"] = sorted(h for h in {x.split("#")[0] for x in hrefs if x.startswith(server)} if not link_ok(h))
         page.add_script_tag(content=axe)
         m["axe_light"] = page.evaluate(AXE_JS, False)
+        m["unreachable"] = page.evaluate(UNREACHABLE_SCROLLERS_JS)
         page.screenshot(path=str(shots / "desktop" / f"{name}.png"))
 
         # dark mode on the same page, as the theme's switch sets it (and the colour-scheme preference)
@@ -238,7 +248,9 @@ def measured(server, browser, built_site, root, config):
         m["dark_unreadable"] = page.evaluate(DARK_FIGURES_JS)
         m["axe_dark"] = page.evaluate(AXE_JS, True)
         # the first figure of the page in view (or the top of the page), where dark mode matters most
-        page.evaluate("() => { const f = document.querySelector('article img'); if (f) f.scrollIntoView(); }")
+        page.evaluate("() => { const f = document.querySelector('article .cell_output img, article figure img');"
+                      " if (f) f.scrollIntoView({block: 'center'}); }")
+        page.wait_for_timeout(200)
         page.screenshot(path=str(shots / "dark" / f"{name}.png"))
         m["errors"] = errors
         page.close()
@@ -248,6 +260,7 @@ def measured(server, browser, built_site, root, config):
         m["overflow"] = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
         m["clipped_math"] = page.evaluate(CLIPPED_MATH_JS)
         m["wide_displays"] = page.evaluate(WIDE_DISPLAYS_JS)
+        m["unreachable"] += page.evaluate(UNREACHABLE_SCROLLERS_JS)
         m["nav_opens"] = opens(page, ".primary-toggle", ".bd-sidebar-primary")
         page.screenshot(path=str(shots / "phone" / f"{name}-nav.png"))
         close_drawers(page)
@@ -300,6 +313,7 @@ def test_accessibility_axe_core(doc, measured):
     m = measured(doc)
     assert not m["axe_light"], f"{doc}: axe-core serious/critical violations (light): {m['axe_light']}"
     assert not m["axe_dark"], f"{doc}: axe-core serious/critical violations (dark): {m['axe_dark']}"
+    assert not m["unreachable"], f"{doc}: boxes that scroll but cannot be reached by keyboard: {m['unreachable'][:3]}"
 
 
 @pytest.mark.parametrize("doc", DOCS)

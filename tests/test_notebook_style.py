@@ -1,7 +1,7 @@
 """Static checks of every chapter notebook against the book's page conventions (CONTRIBUTING.md, issue 12).
 
 Each test guards one fault class a reader saw on the site or in the PDF: code running off the right edge,
-figures without number, caption or alt text (or blurry, or wider than a page), SymPy printed as ASCII,
+long visible cells of plotting boilerplate, figures without number, caption or alt text (or blurry, or wider than a page), SymPy printed as ASCII,
 TeX left raw by a lone ``$`` or by a Markdown list item opened inside a formula, log-like output (timings,
 warnings, text walls), checked cells marked by a visible comment, ``.numpy()`` on a possibly-device tensor,
 and prose that says "the figure below" or doubles "exercise Exercise N".
@@ -149,6 +149,24 @@ def test_code_fits_the_column(path):
     long = [(i, len(line)) for i, c in enumerate(visible_code_cells(load(path)))
             for line in c.source.splitlines() if len(line) > MAX_COLUMNS]
     assert not long, f"{path.name}: code lines over {MAX_COLUMNS} columns (cell, length): {long[:5]}"
+
+
+PLOT_CALL = re.compile(r"\b(?:ax|axes|fig|plt)\b[.\[]")
+MAX_VISIBLE_PLOT_LINES = 5
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_plotting_boilerplate_is_hidden(path):
+    """A cell that is mostly matplotlib calls is not the lesson: tag it `hide-input` (the code stays one click
+    away) or move the figure into a `poprisk.plotting` helper. Solutions are exempt."""
+    bad = []
+    for i, c in enumerate(visible_code_cells(load(path))):
+        if {"hide-input", "solution"} & set(c.metadata.get("tags", [])):
+            continue
+        calls = sum(bool(PLOT_CALL.search(line)) for line in c.source.splitlines())
+        if calls > MAX_VISIBLE_PLOT_LINES:
+            bad.append((i, calls))
+    assert not bad, f"{path.name}: visible cells of plotting boilerplate (cell, plotting lines): {bad[:5]}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
