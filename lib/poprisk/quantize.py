@@ -895,6 +895,7 @@ def _lagrangian_bounds(Wc, S1, S2, k: int, max_steps: int = 100):
         return None
     lo, hi = (0.0, 0.0, u), (math.inf, total, 1)  # (λ, F, c) with c > K and with c < K
     lam = max(2.0 * total / k**3, total * 1e-300)
+    rule, last_gap = "model", u
     for _ in range(max_steps):
         e_u, c = lws(A, S2, lam, Eh, cnt, opt, cand, start)
         c = int(c)
@@ -910,13 +911,25 @@ def _lagrangian_bounds(Wc, S1, S2, k: int, max_steps: int = 100):
             lo = (lam, f, c)
         else:
             hi = (lam, f, c)
+        # a step that halved the distance in counts earns another model step; otherwise the chord, then bisection
+        gap = lo[2] - hi[2]
+        rule = "model" if gap <= last_gap // 2 else {"model": "chord", "chord": "bisect"}.get(rule, "bisect")
+        last_gap = gap
         if lo[0] > 0 and math.isfinite(hi[0]):
-            lam = (hi[1] - lo[1]) / (lo[2] - hi[2])
-            if not lo[0] < lam < hi[0]:
+            chord = (hi[1] - lo[1]) / (lo[2] - hi[2])
+            if not lo[0] < chord < hi[0]:  # F is linear across K: several counts tie at this price
                 return None
-        else:
+            lam = chord if rule == "chord" else 0.5 * (lo[0] + hi[0])
+            if rule == "model" and lo[1] > 0 and hi[1] > lo[1]:
+                # the power law F(c) = A c^-p through both brackets, and its slope at K
+                p = math.log(hi[1] / lo[1]) / math.log(lo[2] / hi[2])
+                model = p * lo[1] * math.exp(p * math.log(lo[2]) - (p + 1) * math.log(k))
+                lam = model if lo[0] < model < hi[0] else chord
+        elif rule == "model":  # one side only: the slope of F(c) ≈ F·(c/K)^-2 from the last point
             new = 2.0 * max(f, 0.0) * c * c / k**3
-            lam = new if (c > k and new > lam) or (c < k and 0 < new < lam) else (4.0 * lam if c > k else lam / 4)
+            lam = new if (c > k and new > lam) or (c < k and 0 < new < lam) else (2.0 * lam if c > k else lam / 2)
+        else:
+            lam = 2.0 * lam if c > k else lam / 2
     return None
 
 
