@@ -238,7 +238,7 @@ def test_water_filling_rejects(args, kw, name):
 
 # hostile inputs, tried against every argument of every public function: each must fail with TypeError or
 # ValueError naming the argument (never an error from inside numpy, never a silent answer)
-HOSTILE = [None, "abc", True, 1 + 2j, [[1.0, 2.0], [3.0]], {"a": 1}, float("nan"), [np.nan, 1.0]]
+HOSTILE = [None, "abc", True, 1 + 2j, [[1.0, 2.0], [3.0]], {"a": 1}, float("nan"), [np.nan, 1.0], [], object()]
 GOOD = {
     it.gaussian_rd: dict(variance=1.0, distortion=0.5),
     it.gaussian_dr: dict(variance=1.0, rate=0.5),

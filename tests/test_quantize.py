@@ -790,3 +790,11 @@ def test_lagrangian_ties_fall_back_to_the_dp(monkeypatch):
         c2, l2 = q.weighted_kmeans_1d(w, None, k, backend="lagrangian")
         assert c2.size == k and _close(_obj(w, None, c2, l2), _obj(w, None, c1, l1))
     assert any(b is None for b in searches) and any(b is not None for b in searches)
+
+
+def test_huge_codebooks_fail_clearly_or_cost_nothing():
+    with pytest.raises(ValueError, match="k="):
+        q.uniform_quantize([0.0, 1.0, 2.0], 10**12)
+    # the entropy of labels does not depend on how many codes are unused (no array of size k is made)
+    assert q.label_entropy_bits([0, 0, 1, 1], 10**15) == pytest.approx(1.0)
+    assert q.entropy_coded_bits([0, 0, 1, 1], 2**40, codebook_bits=0) == pytest.approx(4.0)

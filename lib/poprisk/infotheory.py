@@ -61,8 +61,12 @@ __all__ = [
 # validation helpers
 # --------------------------------------------------------------------------------------------------------------
 def _as_float_array(x, name: str) -> np.ndarray:
-    """``x`` as a float64 array: real numbers only (no bools, strings, complex or ragged lists), no NaN."""
-    return _as_float_array_and_eps(x, name)[0]
+    """``x`` as a non-empty float64 array: real numbers only (no bools, strings, complex or ragged lists), no
+    NaN."""
+    arr = _as_float_array_and_eps(x, name)[0]
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return arr
 
 
 def _as_float_array_and_eps(x, name: str, *, nan_check: bool = True) -> tuple[np.ndarray, float]:

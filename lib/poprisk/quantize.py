@@ -604,6 +604,8 @@ def uniform_quantize(w, k: int):
     each weight sent to the nearest level. Scalar only (``w`` is flattened). Returns ``(centers, labels)``."""
     w = _as_weights(w)
     k = _check_k(k)
+    if k > max(w.size, 65_536):
+        raise ValueError(f"k={k} levels for {w.size} weights: at most max(n, 65536) (more only add empty codes)")
     lo, hi = float(w.min()), float(w.max())
     centers = lo + (np.arange(k) + 0.5) * ((hi - lo) / k)
     return centers, assign(w, centers)
@@ -1085,7 +1087,7 @@ def label_entropy_bits(labels, k: int) -> float:
     """Empirical entropy (bits per weight) of the labels: the size an entropy coder needs per weight."""
     k = checks.integer(k, "k", low=1)
     lab = _check_labels(labels, None, k)
-    counts = np.bincount(lab, minlength=k).astype(np.float64)
+    counts = np.bincount(lab).astype(np.float64)  # codes above the largest label are empty: no padding
     p = counts[counts > 0] / lab.size
     return float(-(p * np.log2(p)).sum())
 
