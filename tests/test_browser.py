@@ -82,6 +82,12 @@ WIDE_DISPLAYS_JS = """() => [...document.querySelectorAll('article div.math')]
                         (!cs.backgroundImage.includes('gradient') && !d.closest('.admonition')); })
   .map(d => d.textContent.slice(0, 60))"""
 
+# Code formatted at 88 columns (tests/test_notebook_style.py) fits the desktop column without scrolling.
+CODE_OVERFLOW_JS = """() => [...document.querySelectorAll('article div.highlight pre')]
+  .filter(p => p.scrollWidth > p.clientWidth + 1)
+  .filter(p => Math.max(...p.textContent.split('\\n').map(l => l.length)) <= 88)
+  .map(p => p.textContent.slice(0, 50))"""
+
 IMAGES_JS = """() => [...document.querySelectorAll('article img')].map(i => ({
   src: i.getAttribute('src') || '', alt: i.getAttribute('alt') || '', done: i.complete, width: i.naturalWidth}))"""
 
@@ -227,6 +233,7 @@ def measured(server, browser, built_site, root, config):
         m["n_typeset"] = page.evaluate("() => document.querySelectorAll('mjx-container').length")
         m["visible_text"] = page.evaluate(VISIBLE_TEXT_JS)
         m["images"] = page.evaluate(IMAGES_JS)
+        m["code_overflow"] = page.evaluate(CODE_OVERFLOW_JS)
         m["theorems"] = page.locator("div.proof.theorem, div.theorem").count()
         m["exercises"] = page.locator("div.exercise").count()
         m["solutions"] = page.locator("div.solution, details.solution, .dropdown").count()
@@ -248,10 +255,10 @@ def measured(server, browser, built_site, root, config):
         m["dark_unreadable"] = page.evaluate(DARK_FIGURES_JS)
         m["axe_dark"] = page.evaluate(AXE_JS, True)
         # the first figure of the page in view (or the top of the page), where dark mode matters most
-        page.evaluate("() => { const f = document.querySelector('article .cell_output img, article figure img');"
-                      " if (f) f.scrollIntoView({block: 'center'}); }")
-        page.wait_for_timeout(200)
-        page.screenshot(path=str(shots / "dark" / f"{name}.png"))
+        top = page.evaluate("() => { const f = document.querySelector('article .cell_output img, article figure img');"
+                            " return f ? Math.max(f.getBoundingClientRect().top + scrollY - 150, 0) : 0; }")
+        page.screenshot(path=str(shots / "dark" / f"{name}.png"), full_page=True,
+                        clip={"x": 0, "y": top, "width": DESKTOP["width"], "height": DESKTOP["height"]})
         m["errors"] = errors
         page.close()
 
@@ -306,6 +313,12 @@ def test_phone_has_no_horizontal_overflow_or_clipped_math(doc, measured):
     assert not m["clipped_math"], f"{doc}: inline math clipped at 390 px (no scrolling box): {m['clipped_math'][:3]}"
     assert not m["wide_displays"], f"{doc}: wide displays that do not scroll or show no scroll cue: " \
                                    f"{m['wide_displays'][:3]}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_code_fits_the_desktop_column(doc, measured):
+    bad = measured(doc)["code_overflow"]
+    assert not bad, f"{doc}: code of at most 88 columns scrolls sideways at 1280 px: {bad[:3]}"
 
 
 @pytest.mark.parametrize("doc", DOCS)
