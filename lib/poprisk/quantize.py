@@ -735,17 +735,14 @@ def _nb_dp(A, S2, k, back):
 # finds where a new candidate overtakes by binary search: O(u log u) per λ, independent of K.
 
 def _nb_beats(i, l, p, A, Eh, cnt):
-    # split point i gives prefix p a smaller value than split point l (ties: fewer clusters), division-free
+    # split point i gives prefix p a smaller value than split point l (ties: fewer clusters); the values are
+    # formed as in _nb_value (a product form without the division would lose digits to cancellation)
     wi = A[p, 0] - A[i, 0]
     wl = A[p, 0] - A[l, 0]
     si = A[p, 1] - A[i, 1]
     sl = A[p, 1] - A[l, 1]
-    if wi > 0.0 and wl > 0.0:
-        vi = Eh[i] * wi * wl - si * si * wl
-        vl = Eh[l] * wi * wl - sl * sl * wi
-    else:  # a run below the resolution of the prefix sums costs nothing (see _nb_value)
-        vi = Eh[i] - (si * si / wi if wi > 0.0 else 0.0)
-        vl = Eh[l] - (sl * sl / wl if wl > 0.0 else 0.0)
+    vi = Eh[i] - (si * si / wi if wi > 0.0 else 0.0)  # a run below the resolution of the sums costs nothing
+    vl = Eh[l] - (sl * sl / wl if wl > 0.0 else 0.0)
     return vi < vl or (vi == vl and cnt[i] < cnt[l])
 
 
