@@ -775,7 +775,7 @@ def test_lagrangian_search_at_large_k(seed):
         c1, l1 = q.weighted_kmeans_1d(w, h, k, backend="numba")
         c2, l2 = q.weighted_kmeans_1d(w, h, k)  # "auto" takes the Lagrangian route above 16 centres
         assert c2.size == k
-        assert _close(_obj(w, h, c2, l2), _obj(w, h, c1, l1), rel=1e-9)
+        assert _obj(w, h, c2, l2) <= _obj(w, h, c1, l1) * (1 + 1e-14)  # the optimum, to the last digits
         np.testing.assert_array_equal(np.bincount(l2, minlength=k) > 0, True)
 
 
