@@ -2,7 +2,7 @@
 
 Prints three tables, each ratio an anchor's time over poprisk's (above 1: poprisk is faster):
 
-1. Exact weighted 1-D K-means, ``weighted_kmeans_1d`` (``backend="auto"``: the SMAWK DP up to 64 centres, the
+1. Exact weighted 1-D K-means, ``weighted_kmeans_1d`` (``backend="auto"``: the SMAWK DP up to 16 centres, the
    Lagrangian search above) for n ∈ {1e4, 1e5, 1e6}, K ∈ {4, 32, 256}: its CPU seconds, then ``t/t_ours`` and
    the excess distortion ``D/D_opt − 1`` of poprisk's own DP (``backend="numba"``, the old path at every K),
    ckwrap (``ckmeans(method="linear")``, exact) and flash1dkmeans (``kmeans_1d``, its defaults; inexact). The
@@ -15,7 +15,7 @@ Prints three tables, each ratio an anchor's time over poprisk's (above 1: popris
    numba cache is warm (target ≤ 0.4 s).
 
 Times of 1 and 2 are ``time.process_time`` CPU seconds on one thread (``OMP_NUM_THREADS=1`` and
-``NUMBA_NUM_THREADS=1`` are set before NumPy is imported), best of 2 (1 at n = 1e6). Weights are Laplace(0, 0.05)
+``NUMBA_NUM_THREADS=1`` are set before NumPy is imported), best of 2 (the old Lloyd path: 1). Weights are Laplace(0, 0.05)
 (peaked, heavy-tailed like a trained layer's), importances log-normal (σ = 1), from a fixed seed. Anchors come
 from ``bench/requirements.txt`` (``make bench`` installs them); a missing one prints "—". Usage::
 
@@ -78,7 +78,7 @@ def exact_table(rng, sizes):
     for n in sizes:
         w = rng.laplace(0.0, 0.05, size=n)
         h = rng.lognormal(0.0, 1.0, size=n)
-        repeat = 2 if n <= 100_000 else 1
+        repeat = 2
         for k in KS:
             t_ours, (c, lab) = _timed(lambda: quantize.weighted_kmeans_1d(w, h, k), repeat)
             d_opt = quantize.distortion(w, h, c, lab)
