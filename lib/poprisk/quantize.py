@@ -786,7 +786,15 @@ def _nb_lws(A, S2, lam, Eh, cnt, opt, cand, start):
         lo = start[tail - 1]
         if lo <= i:
             lo = i + 1
+        # gallop from lo (the crossing is usually about one cluster ahead), then bisect the last gap
         hi = u
+        step = 64
+        while lo + step < u:
+            if _nb_beats(i, last, lo + step, A, Eh, cnt):
+                hi = lo + step
+                break
+            lo += step
+            step *= 2
         while hi - lo > 1:
             mid = (lo + hi) >> 1
             if _nb_beats(i, last, mid, A, Eh, cnt):
