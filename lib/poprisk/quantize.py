@@ -12,24 +12,29 @@ plain K-means) or symmetric positive definite ``m×m`` blocks for vector weights
 What is here
 ------------
 * :func:`hw_kmeans` — Lloyd's iteration: nearest-centre assignment, then the HW-mean update
-  ``c_k = (Σ_{C_k} H_j)^{-1} Σ_{C_k} H_j w_j`` (scalar: ``Σ h w / Σ h``). A local optimum.
+  ``c_k = (Σ_{C_k} H_j)^{-1} Σ_{C_k} H_j w_j`` (scalar: ``Σ h w / Σ h``). A local optimum. Scalar weights are
+  sorted once, so a step costs ``O(K log n)`` (prefix sums over runs of the sorted weights).
 * :func:`weighted_kmeans_1d` — the **exact** global optimum for scalar weights. Because every optimal cluster is
   a run of consecutive sorted weights (chapter 7 proves it), the optimum is a shortest path through
   ``K`` layers of prefix costs, ``D_m(i) = min_j D_{m-1}(j) + cost(j, i)`` :cite:`wang2011ckmeans`. The cost
   matrix is Monge, so each layer's row minima are found by SMAWK in ``O(n)`` :cite:`gronlund2017fast`: total
   ``O(n log n + K n)`` time (the sort dominates) and ``O(K n)`` memory for the back-pointers (int32).
   The kernel is compiled with numba when it is installed, else a vectorised NumPy divide-and-conquer
-  (``O(K n log n)``, same result) is used.
+  (``O(K n log n)``, same result) is used. Above 16 centres the Lagrangian search replaces the DP: the optimal
+  cost is convex in K, so a price per cluster turns the problem into a least-weight subsequence, ``O(n log n)``
+  per price whatever K, with the DP as the fallback where cluster counts tie.
 * :func:`drhw_kmeans` — Algorithm 1 of :cite:`bu2021population` (diameter-regularized HW K-means), scalar and
   vector: Euclidean assignment; the farthest pair of current centres ``(k1, k2)`` is updated jointly by
   ``(A_1 + βI) c_1 − β c_2 = B_1``, ``−β c_1 + (A_2 + βI) c_2 = B_2`` (``A = Σ_C H``, ``B = Σ_C H w``); every
   other centre takes its HW mean. ``beta = 0`` is :func:`hw_kmeans`. :func:`drhw_pair_update` (the joint
   update alone) and :func:`farthest_pair` expose its two building blocks.
+* :func:`drhw_linear` — the authors' released diameter regularizer (github.com/wgao9/weight-quant): HW K-means
+  whose two end centres are moved inwards by ``λ/(4A)``, a penalty linear in the diameter (chapter 9).
 * :func:`brute_force_kmeans` — the optimum by enumeration, for tiny problems (the reference of the tests).
 * :func:`uniform_quantize` — ``K`` evenly spaced levels (cell mid-points of ``[min w, max w]``).
 * :func:`distortion`, :func:`diameter`, :func:`label_entropy_bits`, :func:`entropy_coded_bits` and
   :func:`quantize_model` (every Linear/Conv weight of a model, per layer, biases untouched), with the
-  quantizers registered by name in :data:`METHODS`.
+  quantizers registered by name in :data:`METHODS`; :func:`check_importances` validates a ``{layer: h}`` dict.
 
 Conventions shared by every quantizer
 -------------------------------------
