@@ -338,9 +338,10 @@ def test_exact_fast_path_on_piecewise_linear_nets(net, monkeypatch):
     else:
         model, (x, y) = mlp(nn.ReLU, seed=5), data()
     reference = exact_rows(model, CE, x, y)
-    _forbid(monkeypatch, "_exact_hvp")  # the old per-unit Hessian-vector path must not be taken
+    close(cv.hessian_diag(model, CE, (x, y), "exact", exact_path="hvp"), reference)  # the independent path
+    _forbid(monkeypatch, "_exact_hvp")  # the per-unit Hessian-vector path must not be taken
     close(cv.hessian_diag(model, CE, (x, y), "exact"), reference)
-    close(cv.hessian_diag(model, CE, (x, y), "exact", batch_size=4), reference)
+    close(cv.hessian_diag(model, CE, (x, y), "exact", batch_size=4, exact_path="factor"), reference)
 
 
 @pytest.mark.parametrize("net", ["tanh", "square"])
@@ -351,6 +352,10 @@ def test_exact_general_path_where_the_fast_path_does_not_apply(net, monkeypatch)
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), Square(), nn.Linear(4, 3)).double()
     x, y = data()
+    with pytest.raises(ValueError, match="exact_path"):
+        cv.hessian_diag(model, CE, (x, y), "exact", exact_path="factor")
+    with pytest.raises(ValueError, match="exact_path"):
+        cv.hessian_diag(model, CE, (x, y), "exact", exact_path="fast")
     _forbid(monkeypatch, "_diag_from_seeds")  # a factor-only answer would miss the residual term
     h = cv.hessian_diag(model, CE, (x, y), "exact")
     close(h, exact_rows(model, CE, x, y))
@@ -437,7 +442,7 @@ def test_memory_bound_chunks_do_not_change_the_result(monkeypatch):
     (lambda z, t: F.cross_entropy(z, t, weight=torch.tensor([1.0, 5.0, 0.2], dtype=torch.float64)),
      "loss_fn.*mean"),
     (lambda z, t: F.cross_entropy(z, t) * float("nan"), "loss_fn.*non-finite"),
-    (lambda z, t: F.mse_loss(z, t), "loss_fn.*failed"),
+    (lambda z, t: (z @ torch.ones(4, dtype=z.dtype)).mean(), "loss_fn.*failed"),
 ])
 @pytest.mark.parametrize("method", ["exact", "ggn", "hutchinson", "empirical_fisher"])
 def test_unsupported_losses_are_refused(loss_fn, match, method):

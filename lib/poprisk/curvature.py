@@ -101,6 +101,7 @@ METHODS = ("exact", "ggn", "mc_fisher", "empirical_fisher", "hutchinson", "autho
 DEFAULT_METHOD = "ggn"
 
 _CHUNK_ELEMS = 1 << 23  # elements per temporary tensor in chunked loops (~32 MB in float32)
+_BLOCK_ELEMS = 1 << 18  # elements of a per-example gradient block (~1 MB: stays in cache while squared)
 _MEMORY_BYTES = 512 << 20  # activations kept for back-propagation per chunk of examples
 _PAIRS_MEMORY = 16  # "pairs" when P² ≤ K (P + this): a per-example gradient entry costs ~16 multiply-adds of traffic
 _PROBE = 8  # examples of the first forward pass that checks the loss conventions and sizes the chunks
@@ -289,7 +290,7 @@ class _Capture:
         return False
 
 
-def _probe(model, layers, x, y, loss_fn, kind, method):
+def _probe(model, layers, x, y, loss_fn, kind, method, exact_path="auto"):
     """Forward a few examples: check the outputs, the targets and the loss conventions, and measure the memory
     that one example costs. Returns ``(kind, bytes per example, piecewise linear?)``; the bytes count what
     back-propagation keeps (a second-order graph keeps about three times as much), the image patches of the
@@ -313,6 +314,10 @@ def _probe(model, layers, x, y, loss_fn, kind, method):
     kind = _check_targets(loss_fn, kind, y, out.shape[1]) if out.dim() == 2 else "generic"
     _check_loss_convention(loss_fn, out, y[:m])
     linear = out.dim() == 2 and _piecewise_linear(out, layers)
+    if method == "exact" and exact_path == "factor" and not linear:
+        raise ValueError("exact_path='factor' needs a net that is piecewise linear in each weight (ReLU, "
+                         "max-pooling, ...) with outputs (N, C); this one is not: use 'auto' or 'hvp'")
+    linear = linear and exact_path != "hvp"
     per_example = saved[0] / m * (3.0 if method == "hutchinson" or (method == "exact" and not linear) else 1.0)
     for name, module in layers:
         if name in cap.outputs:
@@ -348,7 +353,7 @@ _LINEAR_NODES = frozenset("""
     ReluBackward0 ThresholdBackward0 LeakyReluBackward0 HardtanhBackward0 ClampBackward1 ClampMinBackward0
     ClampMaxBackward0 AbsBackward0 MaxPool2DWithIndicesBackward0 MaxPool3DWithIndicesBackward0
     AdaptiveMaxPool2DBackward0 AdaptiveMaxPool3DBackward0 MaximumBackward0 MinimumBackward0 MaxBackward0
-    MaxBackward1 MinBackward0 MinBackward1 AmaxBackward0 AminBackward0
+    MaxBackward1 MinBackward0 MinBackward1 AmaxBackward0 AminBackward0 BackwardHookFunctionBackward
 """.split())
 # ... and nodes linear in each input separately: fine when no compressible weight reaches two of their inputs
 _MULTILINEAR_NODES = frozenset("""
@@ -484,11 +489,12 @@ class _Squares:
                 self.pairs.view(-1, p, p).baddbmm_(flat, flat.transpose(1, 2), alpha=sign)
             return
         view = self.sum.view(groups, o, -1)
-        step = max(1, _CHUNK_ELEMS // max(1, view.numel()))
-        for s in range(0, b, step):
-            per_example = torch.matmul(g[s:s + step], self.u[s:s + step].transpose(2, 3))  # (b, G, O, J)
-            for one in per_example:  # in place: cheaper than square() and sum(0)
-                view.addcmul_(one, one, value=sign)
+        j = view.shape[2]
+        width = max(1, _BLOCK_ELEMS // (groups * o))
+        for i in range(b):  # per example and block of columns, so that each product stays in cache
+            for s in range(0, j, width):
+                block = torch.matmul(g[i], self.u[i, :, s:s + width].transpose(1, 2))  # (G, O, width)
+                view[:, :, s:s + width].addcmul_(block, block, value=sign)
 
     def total(self):
         if self.pairs is not None:  # Σ_i Σ_pq pairs[i, g, o, p, q] u[i, g, j, p] u[i, g, j, q]
@@ -729,6 +735,12 @@ def _options(n_probes, mc_samples, seed, batch_size):
     return n_probes, mc_samples, seed, batch_size
 
 
+def _check_exact_path(exact_path):
+    if exact_path not in ("auto", "factor", "hvp") or not isinstance(exact_path, str):
+        raise ValueError(f"exact_path must be 'auto', 'factor' or 'hvp', got {exact_path!r}")
+    return exact_path
+
+
 def _check_method(method, name="method"):
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"{name} must be one of {METHODS}, got {method!r}")
@@ -736,7 +748,8 @@ def _check_method(method, name="method"):
 
 
 def hessian_diag(model: nn.Module, loss_fn, data, method: str = DEFAULT_METHOD, *, n_probes: int = 100,
-                 mc_samples: int = 1, seed: int = 0, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+                 mc_samples: int = 1, seed: int = 0, batch_size: int | None = None,
+                 exact_path: str = "auto") -> dict[str, torch.Tensor]:
     """Estimate the diagonal curvature of the mean training loss for every Linear/Conv weight of ``model``.
 
     Parameters
@@ -751,6 +764,10 @@ def hessian_diag(model: nn.Module, loss_fn, data, method: str = DEFAULT_METHOD, 
     seed : seed of the random draws (``"mc_fisher"``, ``"hutchinson"``); the result is a function of it.
     batch_size : at most this many examples per chunk (bounds memory; ``None``: as many as about 512 MB of
         activations allow).
+    exact_path : how ``"exact"`` is computed: ``"auto"`` (output-Hessian factors when the net is piecewise
+        linear in each weight, Hessian–vector products otherwise), ``"factor"`` (factors; ``ValueError`` if the
+        net is not piecewise linear) or ``"hvp"`` (always Hessian–vector products: slow, but independent of the
+        GGN computation — the reference that checks chapter 8's theorem). Other methods ignore it.
 
     Returns ``{module_name: tensor shaped like that module's weight}`` on the weight's device and dtype.
     ``"ggn"`` (for a loss convex in the outputs), ``"mc_fisher"``, ``"empirical_fisher"`` and
@@ -762,11 +779,12 @@ def hessian_diag(model: nn.Module, loss_fn, data, method: str = DEFAULT_METHOD, 
     method = _check_method(method)
     kind = _loss_kind(loss_fn, method)
     n_probes, mc_samples, seed, batch_size = _options(n_probes, mc_samples, seed, batch_size)
+    exact_path = _check_exact_path(exact_path)
     layers = compressible_layers(model)
     param = _check_model(model, layers)
     x, y = _as_data(data, param.device)
     with _prepared(model, layers), torch.enable_grad():
-        kind, per_example, linear = _probe(model, layers, x, y, loss_fn, kind, method)
+        kind, per_example, linear = _probe(model, layers, x, y, loss_fn, kind, method, exact_path)
         step = _chunk_size(x.shape[0], batch_size, per_example)
         if method == "hutchinson":
             h = _hutchinson(model, layers, x, y, loss_fn, n_probes, seed, step)
@@ -972,7 +990,8 @@ def gradient_seconds(model: nn.Module, loss_fn, data) -> float:
 
 
 def compare_estimators(model: nn.Module, loss_fn, data, methods=METHODS, *, reference: str = "exact",
-                       repeats: int = 3, n_probes: int = 100, seed: int = 0, batch_size: int | None = None):
+                       repeats: int = 3, n_probes: int = 100, seed: int = 0, batch_size: int | None = None,
+                       exact_path: str = "auto"):
     """Cost and accuracy of curvature estimators, measured side by side in one run.
 
     Every method in ``methods`` (and ``reference``) is run on the same ``model`` and ``data``. Its cost is
@@ -980,7 +999,8 @@ def compare_estimators(model: nn.Module, loss_fn, data, methods=METHODS, *, refe
     affects both alike; GPU work is synchronized before each clock reading): ``x_gradient`` is the best of
     ``repeats`` runs over the best of the adjacent gradient passes (a method whose first run takes over 2 s
     runs once, beside three gradient passes). Accuracy is the Spearman rank correlation with the ``reference``
-    estimate.
+    estimate. ``exact_path`` is passed to :func:`hessian_diag` for ``"exact"`` (``"hvp"`` makes the exact
+    diagonal independent of the GGN computation, as a reference should be).
 
     Returns ``(rows, estimates)``: ``rows`` a list of dicts with keys ``method``, ``seconds``, ``x_gradient``,
     ``spearman`` (pooled), ``spearman_nonzero`` (entries where the reference is not exactly zero),
@@ -995,6 +1015,7 @@ def compare_estimators(model: nn.Module, loss_fn, data, methods=METHODS, *, refe
     reference = _check_method(reference, "reference")
     repeats = checks.integer(repeats, "repeats", low=1)
     _options(n_probes, 1, seed, batch_size)
+    exact_path = _check_exact_path(exact_path)
     for m in dict.fromkeys([reference] + methods):
         _loss_kind(loss_fn, m)
     layers = compressible_layers(model)
@@ -1008,7 +1029,7 @@ def compare_estimators(model: nn.Module, loss_fn, data, methods=METHODS, *, refe
             grads.append(_timed_gradient(model, loss_fn, x, y))
             _sync(x.device)
             start = time.perf_counter()
-            estimates[m] = hessian_diag(model, loss_fn, (x, y), m, **kw)
+            estimates[m] = hessian_diag(model, loss_fn, (x, y), m, exact_path=exact_path, **kw)
             _sync(x.device)
             runs.append(time.perf_counter() - start)
             grads.append(_timed_gradient(model, loss_fn, x, y))
