@@ -163,25 +163,25 @@ def blahut_arimoto_table():
     dmat = (x[:, None] - x[None, :]) ** 2
     slopes = -1.0 / (2.0 * np.geomspace(0.02, 0.8, 20))  # the Gaussian R(D) has slope −1/(2D)
     print("\n== 2. Blahut-Arimoto, 1,024-point discretized N(0,1), 20 slopes, default tolerance 1e-4 ==")
-    head = (f"{'solver':<34} | {'CPU [s]':>7} | {'t/t_ours':>8} | {'max |R - R_gauss|':>17} | {'converged':>9} | "
+    head = (f"{'solver':<36} | {'CPU [s]':>7} | {'t/t_ours':>8} | {'max |R - R_gauss|':>17} | {'converged':>9} | "
             f"{'max gap':>8} | {'iterations':>10}")
     print(head)
     print("-" * len(head))
     t_ours, res = _timed(lambda: it.blahut_arimoto(p, dmat, slopes))
     err = float(np.max(np.abs(res.rate - it.gaussian_rd(var, res.distortion))))
-    print(f"{'poprisk (stop on a stall)':<34} | {t_ours:7.3f} | {1.0:8.2f} | {err:17.1e} | "
+    print(f"{'poprisk (stop on a stall)':<36} | {t_ours:7.3f} | {1.0:8.2f} | {err:17.1e} | "
           f"{int(res.converged.sum()):>6}/20 | {float(res.gap.max()):8.1e} | {int(res.iterations.sum()):>10}")
     t_old, old = _timed(lambda: it.blahut_arimoto(p, dmat, slopes, stop="gap"), 3)
     err_old = float(np.max(np.abs(old.rate - it.gaussian_rd(var, old.distortion))))
-    print(f"{'poprisk old rule (certificate only)':<34} | {t_old:7.3f} | {t_old / t_ours:8.2f} | {err_old:17.1e} | "
+    print(f"{'poprisk old rule (certificate only)':<36} | {t_old:7.3f} | {t_old / t_ours:8.2f} | {err_old:17.1e} | "
           f"{int(old.converged.sum()):>6}/20 | {float(old.gap.max()):8.1e} | {int(old.iterations.sum()):>10}")
     try:
         t_dit, (r_dit, d_dit) = _timed(lambda: dit_points(p, dmat, slopes), 1)
         err_dit = float(np.max(np.abs(r_dit - it.gaussian_rd(var, d_dit))))
-        print(f"{'dit (one start, its own rule)':<34} | {t_dit:7.3f} | {t_dit / t_ours:8.2f} | {err_dit:17.1e} | "
+        print(f"{'dit (one start, its own rule)':<36} | {t_dit:7.3f} | {t_dit / t_ours:8.2f} | {err_dit:17.1e} | "
               f"{'—':>9} | {'—':>8} | {'—':>10}")
     except ImportError:
-        print(f"{'dit':<34} | not installed (pip install -r bench/requirements.txt)")
+        print(f"{'dit':<36} | not installed (pip install -r bench/requirements.txt)")
     print("-" * len(head))
     ok = t_ours <= 0.3 and res.converged.all() and err <= 1e-4
     print(f"targets: <= 0.3 s ({t_ours:.3f}), all converged ({bool(res.converged.all())}), within 1e-4 nats of the "
