@@ -507,6 +507,9 @@ BAD_DATA = [
     (lambda: (_x(), _y().double()), ValueError, "data: y"),
     (lambda: (_x(), _y().bool()), TypeError, "data: y"),
     (lambda: (_x(), _y().reshape(7, 1)), ValueError, "data: y"),
+    (lambda: (_x().float(), _y()), TypeError, "data: x is torch.float32"),
+    (lambda: (_x()[:, :4], _y()), ValueError, "model\\(x\\) failed.*data"),
+    (lambda: (_x().long(), _y()), ValueError, "model\\(x\\) failed.*data"),
 ]
 
 

@@ -36,7 +36,8 @@ For the mean training loss :math:`L(\\theta) = \\frac1N \\sum_i \\ell(f(x_i;\\th
     Otherwise (tanh, softplus, …, or a product of two activations) it takes the general path: for a dense
     ``Linear`` layer, :math:`\\partial^2 L/\\partial W_{ab}^2 = \\sum_i x_{ib}^2\\, [\\nabla^2_{a_i} L]_{aa}` with
     :math:`a_i = W x_i` from one Hessian–vector product per *output unit*; for other layers one
-    Hessian–vector product per weight (small nets only). It can be **negative**.
+    Hessian–vector product per weight (small nets only); ``exact_path="hvp"`` takes this path on any net, as a
+    reference computed independently of the GGN. It can be **negative**.
 ``"mc_fisher"``
     The Fisher :math:`F = \\frac1N \\sum_i E_{\\hat y\\sim p_i} [\\nabla\\ell(\\hat y)\\nabla\\ell(\\hat y)^\\top]`
     with one label sampled from the model per example (``mc_samples`` of them if asked): unbiased for :math:`G`
@@ -59,13 +60,17 @@ softmax cross-entropy, and — the decisive point for this book — for networks
 weight (ReLU MLPs and CNNs, max-pooling, dropout and batch-norm in eval mode) its diagonal *is* the exact Hessian
 diagonal almost everywhere, because the residual term's diagonal vanishes (chapter 8 proves it).
 
-**Cost** (``bench/curvature.py`` measures it, one CPU thread; a gradient pass is one forward and one backward
-of the mean loss): it is one forward pass, :math:`C-1` backward passes to the layer outputs and the
-contractions above. On the book's 784-256-256-10 MLP the contraction is one weight-gradient-sized product, so
-``"ggn"`` and ``"exact"`` cost about 2–3 gradient passes. On a convolutional net the :math:`C-1` backward passes
-alone cost about as much as :math:`C-1` forward passes, and the contraction about as much again, so on
-``models.VGGSmall`` (64 CIFAR-shaped inputs) ``"ggn"`` costs 6–9 gradient passes: the exact GGN diagonal of a
-10-class network cannot cost much less than 19 forward passes, whatever the implementation.
+**Cost** (``bench/curvature.py`` measures it: CPU seconds, one thread; a gradient pass is one forward and one
+backward of the mean loss). ``"ggn"`` is one forward pass, :math:`C-1` backward passes to the layer outputs and
+the contractions above; ``"exact"`` on a piecewise-linear net is the same computation. On the book's
+784-256-256-10 MLP (4,000 digits) the contraction is one weight-gradient-sized product, so both cost about 2.2
+gradient passes — BackPACK's ``DiagHessian``/``DiagGGNExact`` about 5, the Hessian–vector-product path of
+``"exact"`` about 100. On ``models.VGGSmall`` at width 1 (64 CIFAR-shaped inputs) ``"ggn"`` costs about 10
+gradient passes (BackPACK: about 22; the torch.func per-example path used before: about 17): about 2.7 for the 9
+backward passes, 6.7 for the squared per-example gradients, whose matrix products already run at the CPU's
+peak rate. An exact GGN diagonal of a 10-class convolutional net cannot cost a few gradient passes this way: a
+gradient's weight gradient is one product summed over the batch (with a faster convolution algorithm), the
+diagonal needs :math:`C-1` per-example ones, squared.
 
 Conventions: ``loss_fn(outputs, targets)`` returns the **mean** over the batch of per-example losses (like
 ``nn.CrossEntropyLoss()``), and ``loss_fn(z[i:i+1], y[i:i+1])`` is the loss of example ``i``; both are checked on
@@ -304,8 +309,14 @@ def _probe(model, layers, x, y, loss_fn, kind, method, exact_path="auto"):
             saved[0] += t.numel() * t.element_size()
         return t
 
+    if x.is_floating_point() and x.dtype != next(model.parameters()).dtype:
+        raise TypeError(f"data: x is {x.dtype} but the model's weights are {next(model.parameters()).dtype}; "
+                        "convert one of them")
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _Capture(layers) as cap:
-        out = model(x[:m])
+        try:
+            out = model(x[:m])
+        except (RuntimeError, TypeError, IndexError) as err:  # a shape or type mismatch inside the model
+            raise ValueError(f"model(x) failed on data's x shaped {tuple(x.shape)} ({x.dtype}): {err}") from err
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"model must return a tensor of outputs, got {type(out).__name__}")
     _check_outputs(out)
