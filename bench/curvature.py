@@ -24,14 +24,15 @@ Prints, measured side by side in one run on this machine (one thread unless ``--
    and the peak resident memory of that whole process (``VmHWM``, torch included).
 
 Targets (issue 15): exact ≤ 5× a gradient pass on the MLP; GGN on VGGSmall ≤ 4× a gradient pass and ≤ 2 GB at
-1,000 images. Measured on this 2-core machine (one thread): exact on the MLP 2–3× a gradient (the HVP path about
-100×, BackPACK's DiagHessian 5–7×); GGN on VGGSmall 9–10× a gradient (the old path about 30×), within 1.3 GB at
-1,000 images — **the ≤ 4× target is missed**, and cannot be met by an exact GGN diagonal of a 10-class
-network computed with dense products: its 9 backward passes to the layer outputs alone cost about 3 gradient
-passes (profile printed in section 2), and the 9 per-example squared weight gradients, which run at the peak
-rate of the CPU's matrix product, about 6 more (a gradient's own weight gradient is one batch-summed product,
-with a faster convolution algorithm). BackPACK's ``DiagGGNExact`` costs about as much. Anchors: BackPACK from
-``bench/requirements.txt``'s note (a missing one prints "—"). Run:
+1,000 images. Measured on this 2-core machine (one thread, 1 December 2026): exact on the MLP 2.1× a gradient
+(its Hessian–vector-product path 103×, BackPACK's DiagHessian 5.1×), the same result to 2e-7; GGN on VGGSmall
+10.3× a gradient (poprisk's old path 17×, BackPACK's DiagGGNExact 22×), and 1.34 GiB peak for the whole process
+at 1,000 images (225 CPU s). **The ≤ 4× target is missed**, and cannot be met by an exact GGN diagonal of a
+10-class network computed with dense products: its 9 backward passes to the layer outputs alone cost 2.7
+gradient passes (the profile printed in section 2), and the 9 per-example squared weight gradients, whose
+products run at the CPU's peak matrix-product rate, 6.7 more (a gradient's own weight gradient is one product
+summed over the batch, with a faster convolution algorithm). BackPACK is installed as ``bench/requirements.txt``
+says; without it its rows are left out, with a note. Run:
 ``OMP_NUM_THREADS=1 python bench/curvature.py`` (``--threads``; ``--probes`` for Hutchinson; ``--quick`` skips the
 old VGG path and the 1,000-image memory run; about 12 minutes in full).
 """
@@ -46,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from unittest import mock
 
 import torch
@@ -157,7 +159,8 @@ def backpack_diag(twin, weights, x, y, extension: str) -> dict:
 
     ext, attr = {"DiagHessian": (DiagHessian(), "diag_h"), "DiagGGNExact": (DiagGGNExact(), "diag_ggn_exact")}[extension]
     loss = extend(nn.CrossEntropyLoss())(twin(x), y)
-    with backpack(ext):
+    with backpack(ext), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")  # BackPACK's own hooks
         loss.backward()
     out = [getattr(m.weight, attr).detach().clone() for m in weights]
     for p in twin.parameters():
@@ -180,7 +183,6 @@ def max_rel_diff(a: list, b: list) -> float:
 def side_by_side(label, model, x, y, repeats, with_old_conv, profile):
     """Section 2 for one net: rows (name, seconds, x grad, anchor/ours, max rel diff)."""
     loss_fn = nn.CrossEntropyLoss()
-    names = [n for n, _ in models.compressible_layers(model)]
     try:
         twin, weights = backpack_twin(model)
     except ImportError:
