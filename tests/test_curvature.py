@@ -256,6 +256,19 @@ def test_validation_names_the_argument():
         cv.hessian_diag(model, CE, (x, y), "newton")
     with pytest.raises(TypeError, match="loss_fn"):
         cv.hessian_diag(model, "ce", (x, y))
+    with pytest.raises(TypeError, match="loss_fn.*class"):
+        cv.hessian_diag(model, nn.CrossEntropyLoss, (x, y))
+
+    class Detached(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(5, 3).double()
+
+        def forward(self, inp):
+            return self.fc(inp).detach()
+
+    with pytest.raises(ValueError, match="model.*differentiabl"):
+        cv.hessian_diag(Detached(), CE, (x, y))
     with pytest.raises(TypeError, match="data"):
         cv.hessian_diag(model, CE, x)
     with pytest.raises(ValueError, match="data"):

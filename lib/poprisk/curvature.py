@@ -160,6 +160,9 @@ def _loss_kind(loss_fn, method) -> str:
     """``"ce"`` (plain softmax cross-entropy with integer labels: closed forms), ``"ce_smooth"`` (cross-entropy
     with label smoothing) or ``"generic"``; refuses the losses whose batch value is not a mean of per-example
     losses, and methods that need cross-entropy with another loss."""
+    if isinstance(loss_fn, type):
+        raise TypeError(f"loss_fn must be a loss function or module instance, got the class {loss_fn.__name__} "
+                        "(write nn.CrossEntropyLoss() with parentheses)")
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (e.g. nn.CrossEntropyLoss()), got {type(loss_fn).__name__}")
     if isinstance(loss_fn, nn.modules.loss._Loss) and getattr(loss_fn, "reduction", "mean") != "mean":
@@ -319,6 +322,9 @@ def _probe(model, layers, x, y, loss_fn, kind, method, exact_path="auto"):
             raise ValueError(f"model(x) failed on data's x shaped {tuple(x.shape)} ({x.dtype}): {err}") from err
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"model must return a tensor of outputs, got {type(out).__name__}")
+    if out.grad_fn is None:
+        raise ValueError("model: its outputs do not depend differentiably on its weights (torch.no_grad() or "
+                         "detach() inside forward?)")
     _check_outputs(out)
     if out.dim() != 2 and method not in ("exact", "hutchinson"):
         raise ValueError(f"method {method!r} needs model outputs shaped (N, C), got {tuple(out.shape)}")
