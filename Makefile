@@ -35,6 +35,8 @@ execute: $(STAMP)
 ## bench: every benchmark in bench/
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
+	# BackPACK without its declared torchvision requirement, which would replace the CPU torch build.
+	$(BIN)/python -m pip install -q --no-deps backpack-for-pytorch==1.7.1
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## student: the student copy (no solutions) of every notebook, in student/
