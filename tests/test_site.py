@@ -18,7 +18,7 @@ def test_notebook_pages_have_colab_links(built_site, config, root):
     url = config["repository"]["url"].rstrip("/").removeprefix("https://github.com/")
     for nb in sorted((root / "book").glob("*.ipynb")):
         page = (html / "book" / f"{nb.stem}.html").read_text()
-        target = f"https://colab.research.google.com/github/{url}/blob/main/book/{nb.name}"
+        target = f"https://colab.research.google.com/github/{url}/blob/{config['repository']['branch']}/book/{nb.name}"
         assert target in page, f"{nb.name}: Colab launch link to {target} missing"
 
 
