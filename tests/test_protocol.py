@@ -153,6 +153,22 @@ def test_calibration_table_rows_and_columns():
         protocol.calibration_table(frame, per, {})
 
 
+def test_change_table_brackets_each_change_by_its_bootstrap_interval():
+    frame, per = synthetic_sweep()
+    table = protocol.change_table(frame, per, {"K-means": dict(experiment="quantize"),
+                                               "itself": dict(experiment="baseline")})
+    km, itself = table.iloc[0], table.iloc[1]
+    assert km["change"] == pytest.approx(-0.1, abs=0.01)
+    assert km["change lo"] < km["change"] < km["change hi"] < 0
+    assert km["beyond lo"] < km["beyond calibration"] < km["beyond hi"] < 0
+    assert itself["change"] == itself["change lo"] == itself["change hi"] == 0.0
+    assert km["beyond 95% CI"] == protocol.interval_text(km["beyond lo"], km["beyond hi"])
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        protocol.change_table(frame, per, [])
+    with pytest.raises(ValueError, match="matches no row"):
+        protocol.change_table(frame, per, {"x": dict(experiment="prune")})
+
+
 def test_interval_text():
     assert protocol.interval_text(-0.03125, 0.5) == "[−0.0312, 0.500]"
 

@@ -266,39 +266,64 @@ def paired_interval(frame: pd.DataFrame, per, a: Mapping, b: Mapping | None = No
                 boot_hi=boot["hi"], n_seeds=len(seeds))
 
 
+def change_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping], *,
+                 baseline: Mapping | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """For each labelled setting, its test-loss change against the uncompressed network, raw and calibrated
+    against calibrated, with 95% bootstrap intervals over seeds and test images (chapter 9).
+
+    ``settings`` maps a row label to row conditions (one row per seed each), ``baseline`` the uncompressed
+    rows (default ``experiment="baseline"``). Columns (nats, means over seeds): ``setting``; ``change`` =
+    ``L(Ŵ) − L(W)`` with ``change lo``/``change hi`` and the text ``change 95% CI``; ``beyond calibration`` =
+    ``L^c(Ŵ) − L^c(W)`` (each network at its own validation temperature, the term of
+    :func:`calibration_decomposition`) with ``beyond lo``/``beyond hi`` and ``beyond 95% CI``.
+    """
+    if not isinstance(settings, Mapping) or not settings:
+        raise ValueError("settings must be a non-empty mapping from a label to row conditions")
+    base = dict(experiment="baseline") if baseline is None else dict(baseline)
+    rows = []
+    for label, cond in settings.items():
+        change = paired_interval(frame, per, cond, base, n_boot=n_boot, seed=seed)
+        beyond = paired_interval(frame, per, cond, base, kind="test_ce_cal", n_boot=n_boot, seed=seed)
+        rows.append({"setting": label, "change": change["mean"], "change lo": change["boot_lo"],
+                     "change hi": change["boot_hi"],
+                     "change 95% CI": interval_text(change["boot_lo"], change["boot_hi"]),
+                     "beyond calibration": beyond["mean"], "beyond lo": beyond["boot_lo"],
+                     "beyond hi": beyond["boot_hi"],
+                     "beyond 95% CI": interval_text(beyond["boot_lo"], beyond["boot_hi"])})
+    return pd.DataFrame(rows)
+
+
 def calibration_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping], *,
                       baseline: Mapping | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Chapter 9's headline table: each compressor before and after its own calibration, against the
     uncompressed network before and after its own.
 
-    ``settings`` maps a row label to row conditions (one row per seed each), ``baseline`` the uncompressed
-    rows (default ``experiment="baseline"``). Columns (nats, means over seeds): ``test CE`` and ``test CE,
-    own T``; ``change`` = ``L(Ŵ) − L(W)`` and ``beyond calibration`` = ``L^c(Ŵ) − L^c(W)`` (calibrated vs
-    calibrated, the term of :func:`calibration_decomposition`), each with its 95% bootstrap interval over
-    seeds and test images; and ``test ECE`` before/after. The first row is the uncompressed network itself.
+    ``settings`` and ``baseline`` as in :func:`change_table`. Columns (nats, means over seeds): ``test CE``
+    and ``test CE, own T``; ``change`` and ``beyond calibration`` with their 95% bootstrap intervals over
+    seeds and test images (:func:`change_table`); and ``test ECE`` before/after. The first row is the
+    uncompressed network itself.
     """
     from poprisk import stats
 
     if not isinstance(settings, Mapping) or not settings:
         raise ValueError("settings must be a non-empty mapping from a label to row conditions")
     base = dict(experiment="baseline") if baseline is None else dict(baseline)
+    changes = change_table(frame, per, {"uncompressed": base, **dict(settings)}, baseline=base,
+                           n_boot=n_boot, seed=seed)
+    changes.loc[0, ["change 95% CI", "beyond 95% CI"]] = "–"
     rows = []
     for label, cond in {"uncompressed": base, **dict(settings)}.items():
         picked = stats.select(frame, **dict(cond))
         if picked.empty:
             raise ValueError(f"setting {label!r} = {dict(cond)} matches no row")
-        change = paired_interval(frame, per, cond, base, n_boot=n_boot, seed=seed)
-        beyond = paired_interval(frame, per, cond, base, kind="test_ce_cal", n_boot=n_boot, seed=seed)
-        is_base = cond is base
-        rows.append({"setting": label, "test CE": float(picked["test_ce"].mean()),
+        rows.append({"test CE": float(picked["test_ce"].mean()),
                      "test CE, own T": float(picked["test_ce_cal"].mean()),
-                     "change": change["mean"],
-                     "change 95% CI": "–" if is_base else interval_text(change["boot_lo"], change["boot_hi"]),
-                     "beyond calibration": beyond["mean"],
-                     "beyond 95% CI": "–" if is_base else interval_text(beyond["boot_lo"], beyond["boot_hi"]),
                      "test ECE": float(picked["test_ece"].mean()),
                      "test ECE, own T": float(picked["test_ece_cal"].mean())})
-    return pd.DataFrame(rows)
+    extra = pd.DataFrame(rows)
+    return pd.concat([changes[["setting"]], extra[["test CE", "test CE, own T"]],
+                      changes[["change", "change 95% CI", "beyond calibration", "beyond 95% CI"]],
+                      extra[["test ECE", "test ECE, own T"]]], axis=1)
 
 
 def paired_verdict(frame: pd.DataFrame, per, label: str, a: Mapping, b: Mapping, *, n_tests: int = 1,
