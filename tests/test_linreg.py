@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poprisk.infotheory import reverse_water_filling
-from poprisk.linreg import LinearModel, canonical_design
+from poprisk.linreg import LinearModel, canonical_design, criterion_threshold, threshold_survey
 
 
 def u_shaped():
@@ -307,3 +307,37 @@ def test_design_and_constructor_arguments():
         kw = {"d": 2, "n": 10, "noise_var": 1.0, "prior_var": 1.0, arg: bad}
         with pytest.raises((TypeError, ValueError), match=arg):
             LinearModel.gaussian_design(**kw)
+
+
+def test_cgf_monte_carlo_agrees_and_sees_a_wrong_term():
+    """The chapter-6 simulation of Ψ matches the closed form and is far from Ψ without its noncentral term."""
+    m = u_shaped()
+    rate = m.optimal().rate
+    est, se = m.cgf_monte_carlo(6.0, rate=rate, outer=60, inner=1_000, seed=3)
+    psi = m.cgf(6.0, rate=rate)
+    assert abs(est - psi) < 4 * se + 0.01 * psi
+    u = 6.0 * m.noise_var / m.n
+    central = m.n * (u - 0.5 * math.log1p(2 * u))  # the first term alone
+    assert abs(est - central) > 20 * se
+    with pytest.raises(ValueError, match="eta"):
+        m.cgf_monte_carlo(-1.0, rate=rate)
+
+
+def test_criterion_threshold_is_where_helps_switches():
+    m = LinearModel.gaussian_design(8, 20, 1.0, 1.0, seed=4)
+    snr = criterion_threshold(m.eigenvalues, m.n)
+    below = LinearModel(m.eigenvalues, m.n, 1.0, 0.999 * snr / m.d)
+    above = LinearModel(m.eigenvalues, m.n, 1.0, 1.001 * snr / m.d)
+    assert below.helps() and not above.helps()
+    # a flat spectrum: κ = 1/(1 + (n/d) SNR) = ½ at SNR = d/n exactly
+    assert criterion_threshold(np.ones(5), 50) == pytest.approx(5 / 50, rel=1e-12)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        criterion_threshold([1.0, -1.0], 10)
+
+
+def test_threshold_survey_jensen_holds_and_flat_reference_fails():
+    rows = threshold_survey(20, (5, 20), designs=60)
+    assert all(r["min jensen"] >= 1 - 1e-12 for r in rows)  # SNR* >= d/(n λ̄) on every design
+    assert rows[-1]["below d/n"] > 0  # "always above d/n" is false at n/d = 20
+    with pytest.raises(ValueError, match="ratio"):
+        threshold_survey(20, (1.0,), designs=2)

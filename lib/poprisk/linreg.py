@@ -45,7 +45,8 @@ from scipy import optimize
 from poprisk import checks
 from poprisk.infotheory import WaterFilling, _as_float_array, _number, reverse_water_filling
 
-__all__ = ["Risks", "MonteCarloRisks", "LinearModel", "canonical_design"]
+__all__ = ["Risks", "MonteCarloRisks", "LinearModel", "canonical_design", "criterion_threshold",
+           "threshold_survey"]
 
 
 @dataclass(frozen=True)
@@ -305,9 +306,10 @@ class LinearModel:
     def cgf(self, eta, *, rate=None, theta=None) -> float:
         """``Ψ(η) = E_{w*} log E_{P_{S|w*} ⊗ P_{Ŵ|w*}} exp(η (L_μ(Ŵ') − L_S(Ŵ')))`` in closed form, ``η ≥ 0``.
 
-        With ``u = ησ²/n`` and ``β = (n/σ²)·2u²/(1+2u)``:
-        ``Ψ = n[u − ½ log(1+2u)] + Σ_i [−½ log(1 − 2βτ_i) + β t_i²σ_w²λ_i/(1 − 2βτ_i)]``, where
-        ``τ_i = a_i² c + a_i D_i``; ``inf`` where ``2βτ_i ≥ 1``.
+        Chapter 6, theorem ``ch06-thm-bound``, in the book's symbols: with ``u = ησ_ε²/n`` and
+        ``φ = (n/σ_ε²)·2u²/(1+2u)``,
+        ``Ψ = n[u − ½ log(1+2u)] + Σ_i [−½ log(1 − 2φv_i) + φ t_i²σ_w²λ_i/(1 − 2φv_i)]``, where
+        ``v_i = a_i² ν + a_i D_i`` and ``ν = σ_ε²/n``; ``inf`` where ``2φv_i ≥ 1``.
         """
         eta = _number(eta, "eta")
         wf = self.water_filling(rate=rate, theta=theta)
@@ -316,18 +318,55 @@ class LinearModel:
     def _cgf(self, eta: float, wf: WaterFilling) -> float:
         if not eta >= 0 or not math.isfinite(eta):
             raise ValueError(f"eta must be a finite non-negative number, got {eta!r}")
-        s, c, dist = self.variances, self.c, wf.distortions
+        s, nu, dist = self.variances, self.c, wf.distortions
         t = dist / s
         a = 1 - t
-        tau = a * a * c + a * dist
+        v = a * a * nu + a * dist
         mean_sq = t * t * self.prior_var * self.eigenvalues
         u = eta * self.noise_var / self.n
-        beta = (self.n / self.noise_var) * 2 * u * u / (1 + 2 * u)
-        q = 1 - 2 * beta * tau
+        phi = (self.n / self.noise_var) * 2 * u * u / (1 + 2 * u)
+        q = 1 - 2 * phi * v
         if (q <= 0).any():
             return math.inf
         first = self.n * (u - 0.5 * math.log1p(2 * u))
-        return first + math.fsum(-0.5 * np.log(q) + beta * mean_sq / q)
+        return first + math.fsum(-0.5 * np.log(q) + phi * mean_sq / q)
+
+    def cgf_monte_carlo(self, eta, *, rate=None, theta=None, outer: int = 200, inner: int = 2_000,
+                        seed: int = 0) -> tuple[float, float]:
+        """A simulation of :meth:`cgf` that uses none of its algebra (chapter 6, the check of ``ch06-thm-bound``).
+
+        For each of ``outer`` draws of ``w* ~ N(0, σ_w² I)`` it draws ``inner`` independent pairs: a sample
+        ``y = Xw* + ε`` and, from an *independent* sample, a compressed estimate ``Ŵ'`` (least squares on the
+        design matrix, then the Gaussian test channel). It averages ``log mean exp(η(L_μ(Ŵ') − L_S(Ŵ')))`` over
+        ``w*``, with ``L_μ(w) = σ_ε² + ‖X(w − w*)‖²/n`` and ``L_S(w) = ‖y − Xw‖²/n``. Returns ``(estimate, SE)``,
+        the SE over the outer draws (the log-mean-exp has a small downward bias of order ``1/inner``).
+        """
+        eta = _number(eta, "eta")
+        if not eta >= 0 or not math.isfinite(eta):
+            raise ValueError(f"eta must be a finite non-negative number, got {eta!r}")
+        outer = checks.integer(outer, "outer", low=2)
+        inner = checks.integer(inner, "inner", low=2)
+        rng = np.random.default_rng(checks.seed(seed))
+        wf = self.water_filling(rate=rate, theta=theta)
+        x, u, sqrt_lam = self.design, self.eigenvectors, np.sqrt(self.eigenvalues)
+        a = 1 - wf.distortions / self.variances
+        chan_sd = np.sqrt(a * wf.distortions)
+        pinv = np.linalg.solve(x.T @ x, x.T)
+        sn, n, d = math.sqrt(self.noise_var), self.n, self.d
+        vals = np.empty(int(outer))
+        for k in range(int(outer)):
+            w_star = math.sqrt(self.prior_var) * rng.standard_normal(d)
+            signal = x @ w_star
+            y = signal + sn * rng.standard_normal((int(inner), n))
+            w_other = (signal + sn * rng.standard_normal((int(inner), n))) @ pinv.T
+            v_hat = a * ((w_other @ u) * sqrt_lam) + chan_sd * rng.standard_normal((int(inner), d))
+            w_hat = (v_hat / sqrt_lam) @ u.T
+            fit = w_hat @ x.T
+            gap = self.noise_var + np.mean((fit - signal) ** 2, axis=1) - np.mean((y - fit) ** 2, axis=1)
+            expo = eta * gap
+            top = float(expo.max())
+            vals[k] = top + math.log(float(np.mean(np.exp(expo - top))))
+        return float(vals.mean()), float(vals.std(ddof=1) / math.sqrt(outer))
 
     def gen_bound(self, *, rate=None, theta=None, information: str = "rate") -> float:
         """``gen(Ŵ) ≤ inf_{η>0} (I + Ψ(η))/η`` (Donsker–Varadhan with the exact CGF :meth:`cgf`).
@@ -424,3 +463,57 @@ class LinearModel:
         means = {k: float(np.mean(v)) for k, v in arr.items()}
         ses = {f"{k}_se": float(np.std(v, ddof=1) / root) for k, v in arr.items()}
         return MonteCarloRisks(rate=wf.rate, theta=wf.theta, draws=int(draws), **means, **ses)
+
+
+def criterion_threshold(eigenvalues, n) -> float:
+    """The SNR ``dσ_w²/σ_ε²`` at which optimal compression stops helping (chapter 6, ``ch06-thm-criterion``).
+
+    With ``σ_w² = SNR·σ_ε²/d`` the criterion is ``κ(SNR) = (1/d) Σ_i 1/(1 + (n/d)·SNR·λ_i)``, continuous and
+    strictly decreasing from 1 to 0, so compression helps iff ``SNR`` is below the unique root of ``κ = ½``,
+    which this returns (Brent's method on ``log SNR``, to a relative ``1e-12``).
+    """
+    lam = _as_matrix(eigenvalues, "eigenvalues").reshape(-1)
+    if lam.size == 0 or not np.isfinite(lam).all() or (lam <= 0).any():
+        raise ValueError("eigenvalues must be a non-empty array of positive finite numbers")
+    n = checks.integer(n, "n", low=1)
+    d = lam.size
+    scaled = n * lam / d
+
+    def kappa_minus_half(log_snr):
+        return float(np.mean(1.0 / (1.0 + scaled * math.exp(log_snr)))) - 0.5
+
+    # κ = ½ needs SNR·(n/d)·λ between 1/max and 1/min of the scaled eigenvalues: bracket just outside
+    lo, hi = -math.log(scaled.max()) - 1.0, -math.log(scaled.min()) + 1.0
+    return math.exp(optimize.brentq(kappa_minus_half, lo, hi, xtol=1e-13, rtol=1e-13))
+
+
+def threshold_survey(d: int, ratios, designs: int, seed: int = 0) -> list[dict]:
+    """Chapter 6, exercise 3: the criterion's threshold SNR on many Gaussian designs, against two references.
+
+    For each ratio ``n/d`` it draws ``designs`` Gaussian designs (rows i.i.d. ``N(0, I_d)``, seeds
+    ``seed + k``) and compares the threshold ``SNR*`` of :func:`criterion_threshold` with ``d/n`` (the flat
+    spectrum) and with Jensen's lower bound ``d/(n λ̄)``, ``λ̄ = tr Σ̂ / d``: since ``x ↦ 1/(1 + ax)`` is
+    convex, ``κ(SNR) ≥ 1/(1 + (n/d)·SNR·λ̄)``, so ``SNR* ≥ d/(n λ̄)`` on *every* design. ``SNR* ≥ d/n`` is
+    not implied. Returns one dict per ratio: ``n``, the smallest and median of ``SNR*·nλ̄/d`` and of
+    ``SNR*·n/d``, and the number of designs with ``SNR* < d/n``.
+    """
+    d = checks.integer(d, "d", low=1)
+    designs = checks.integer(designs, "designs", low=1)
+    seed = checks.seed(seed)
+    rows = []
+    for ratio in _as_float_array(ratios, "ratios").reshape(-1):
+        n = int(round(float(ratio) * d))
+        if n <= d:
+            raise ValueError(f"every ratio n/d must give n > d, got ratio {ratio!r}")
+        vs_jensen, vs_flat = [], []
+        for k in range(int(designs)):
+            x = np.random.default_rng(seed + k).standard_normal((n, d))
+            lam = np.linalg.eigvalsh(x.T @ x / n)
+            snr = criterion_threshold(lam, n)
+            vs_jensen.append(snr * n * float(lam.mean()) / d)
+            vs_flat.append(snr * n / d)
+        vs_jensen, vs_flat = np.array(vs_jensen), np.array(vs_flat)
+        rows.append({"n/d": float(ratio), "n": n, "min jensen": float(vs_jensen.min()),
+                     "median jensen": float(np.median(vs_jensen)), "min flat": float(vs_flat.min()),
+                     "median flat": float(np.median(vs_flat)), "below d/n": int(np.sum(vs_flat < 1.0))})
+    return rows
