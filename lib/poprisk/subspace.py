@@ -16,9 +16,10 @@ bound of :mod:`poprisk.bounds` charges.
   (an ordinary module, for :func:`poprisk.train.evaluate`).
 * :func:`fit_subspace` — Adam on the training cross-entropy over ``u``, seeded mini-batches.
 * :func:`quantize_coordinates` — the exact 1-D K-means of ``u`` (:func:`poprisk.quantize.weighted_kmeans_1d`),
-  the ``K`` centres fine-tuned on the training loss with the labels fixed (the network is then
-  ``w₀ + Σ_k c_k A 1[labels = k]``: a ``K``-dimensional problem), rounded to float16 — the values the code
-  stores — and the description length of the result (:func:`description_bits`).
+  then quantization-aware training of the centres and of ``u`` (straight-through estimator: the labels may
+  move), the centres rounded to float16 — the values the code stores — and the description length of the
+  result (:func:`description_bits`; :func:`raw_bits` for unquantized coordinates; the codes themselves are
+  :func:`encode_description` / :func:`decode_description`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ from poprisk import bounds, quantize
 __all__ = [
     "QuantizedCoordinates",
     "Subspace",
+    "decode_description",
     "description_bits",
+    "encode_description",
     "fit_subspace",
     "quantize_coordinates",
+    "raw_bits",
     "sparse_projection",
 ]
 
@@ -191,10 +195,46 @@ class QuantizedCoordinates:
 
 
 def description_bits(m: int, code: bounds.CodeLength) -> int:
-    """Length of the prefix code of a quantized subspace network: ``m`` in Elias gamma, then the two-part
-    code of its coordinates (``K`` in Elias gamma, ``K`` float16 centres, counts, labels). The architecture,
-    ``w₀`` and the projection are fixed by seeds chosen before the data, so they cost nothing."""
-    return bounds.elias_gamma_bits(_positive_int(m, "m")) + code.total
+    """Length of the prefix code of a quantized subspace network: one flag bit (quantized, not raw), ``m``
+    in Elias gamma, then the two-part code of its coordinates (``K`` in Elias gamma, ``K`` float16 centres,
+    counts, labels). The architecture, ``w₀`` and the projection are fixed by seeds chosen before the data,
+    so they cost nothing. The flag makes the union with :func:`raw_bits`'s code one prefix code (chapter
+    10's search takes the best network of both kinds)."""
+    return 1 + bounds.elias_gamma_bits(_positive_int(m, "m")) + code.total
+
+
+def raw_bits(m: int) -> int:
+    """Length of the raw code of ``m`` float32 coordinates: flag bit, ``γ(m)``, ``32·m`` bits."""
+    return 1 + bounds.elias_gamma_bits(_positive_int(m, "m")) + 32 * int(m)
+
+
+def encode_description(u, *, quantized: bool) -> str:
+    """The bit string whose length :func:`description_bits` (``quantized=True``: ``u`` must take float16
+    values) or :func:`raw_bits` charges: flag, ``γ(m)``, then :func:`poprisk.bounds.encode_two_part` with
+    16-bit values or the raw float32 words (chapter 10 encodes and decodes its certificate with it)."""
+    v = np.asarray(u, dtype=np.float64).reshape(-1)
+    head = bounds.gamma_encode(_positive_int(v.size, "len(u)"))
+    if quantized:
+        return "1" + head + bounds.encode_two_part(v, value_bits=VALUE_BITS)
+    words = v.astype(np.float32).view(np.uint32)
+    return "0" + head + "".join(format(int(w), "032b") for w in words)
+
+
+def decode_description(bits: str) -> np.ndarray:
+    """Inverse of :func:`encode_description`: the coordinates ``u`` (float64 holding the stored values);
+    ValueError unless ``bits`` is exactly one codeword."""
+    if not bits:
+        raise ValueError("empty bit string")
+    m, pos = bounds.gamma_decode(bits, 1)
+    if bits[0] == "1":
+        u, end = bounds.decode_two_part(bits, m, value_bits=VALUE_BITS, pos=pos)
+    else:
+        end = pos + 32 * m
+        words = np.array([int(bits[i:i + 32], 2) for i in range(pos, end, 32)], dtype=np.uint32)
+        u = words.view(np.float32).astype(np.float64)
+    if end != len(bits):
+        raise ValueError(f"bit string has {len(bits) - end} bits after the codeword")
+    return u
 
 
 def quantize_coordinates(space: Subspace, u: torch.Tensor, k: int, x: torch.Tensor, y: torch.Tensor, *,
