@@ -112,3 +112,17 @@ def test_bad_input(tiny):
         subspace.quantize_coordinates(space, torch.zeros(5), 2, x, y, epochs=-1)
     with pytest.raises(ValueError, match="lr"):
         subspace.fit_subspace(space, x, y, lr=0)
+
+
+def test_certificate_search_rows_are_the_decoded_networks_with_their_bounds(tiny):
+    model, x, y = tiny
+    rows, coded = subspace.certificate_search(lambda: model, x, y, x, y, dims=(20,), levels=(3,),
+                                              fit=dict(epochs=3, batch_size=50), qat_epochs=1)
+    assert [(r["K"], r["qat_epochs"]) for r in rows][0] == ("float32", 0) and len(rows) == 3
+    assert rows[0]["bits"] == subspace.raw_bits(20)
+    for i, r in enumerate(rows):
+        space, values = coded[i]
+        assert r["train_err"] == space.error(values, x, y)
+        assert r["occam"] == bounds.occam_bound(r["train_err"], r["bits"], x.shape[0], 0.05)
+        word = subspace.encode_description(values.numpy(), quantized=r["K"] != "float32")
+        assert len(word) == r["bits"]

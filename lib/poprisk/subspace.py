@@ -15,6 +15,7 @@ bound of :mod:`poprisk.bounds` charges.
   functional call, so gradients reach ``u`` only), ``error(u, x, y)`` (the 0–1 error) and ``materialize(u)``
   (an ordinary module, for :func:`poprisk.train.evaluate`).
 * :func:`fit_subspace` — Adam on the training cross-entropy over ``u``, seeded mini-batches.
+* :func:`certificate_search` — chapter 10's grid of dimensions and codes, with the Occam bound of each row.
 * :func:`quantize_coordinates` — the exact 1-D K-means of ``u`` (:func:`poprisk.quantize.weighted_kmeans_1d`),
   then quantization-aware training of the centres and of ``u`` (straight-through estimator: the labels may
   move), the centres rounded to float16 — the values the code stores — and the description length of the
@@ -38,6 +39,7 @@ from poprisk import bounds, quantize
 __all__ = [
     "QuantizedCoordinates",
     "Subspace",
+    "certificate_search",
     "decode_description",
     "description_bits",
     "encode_description",
@@ -281,3 +283,32 @@ def quantize_coordinates(space: Subspace, u: torch.Tensor, k: int, x: torch.Tens
     values, labels = values[used], labels.reshape(-1).astype(np.int64)
     code = bounds.two_part_code(values[labels].astype(np.float16), value_bits=VALUE_BITS)
     return QuantizedCoordinates(values, labels, code, description_bits(space.dim, code))
+
+
+def certificate_search(make_model, x, y, x_test, y_test, *, dims, levels, fit: dict, qat_epochs: int,
+                       projection_seed: int = 0, delta: float = 0.05) -> tuple[list[dict], dict]:
+    """Chapter 10's search for the shortest Occam certificate: for each subspace dimension ``m`` in
+    ``dims``, train ``u`` (:func:`fit_subspace` with ``fit``), then code it raw (:func:`raw_bits`) and
+    quantized to each ``K`` in ``levels`` with 0 and ``qat_epochs`` epochs of QAT (:func:`description_bits`).
+
+    ``make_model()`` must build the architecture with its seeded initialisation ``w₀`` (the prior is fixed
+    before the data); ``projection_seed`` fixes ``A``. Every network is evaluated exactly as decoded (float16
+    centres). The flag bit makes raw and quantized codes one prefix code, so the Occam bound (``delta``)
+    holds for all rows at once and the smallest may be kept. Returns the rows (``d_sub, K, qat_epochs, bits,
+    train_err, test_err, occam``) and ``{row index: (space, values u)}`` for decoding checks."""
+    rows, coded = [], {}
+    for m in dims:
+        space = Subspace.build(make_model(), m, seed=projection_seed)
+        u, _ = fit_subspace(space, x, y, **fit)
+        candidates = [("float32", 0, u, raw_bits(m))]
+        for k in levels:
+            for epochs in (0, qat_epochs):
+                qc = quantize_coordinates(space, u, k, x, y, epochs=epochs)
+                candidates.append((str(qc.code.k), epochs, qc.u, qc.bits))
+        for k, epochs, values, bits in candidates:
+            coded[len(rows)] = (space, values)
+            train_err = space.error(values, x, y)
+            rows.append(dict(d_sub=m, K=k, qat_epochs=epochs, bits=bits, train_err=train_err,
+                             test_err=space.error(values, x_test, y_test),
+                             occam=bounds.occam_bound(train_err, bits, x.shape[0], delta)))
+    return rows, coded
