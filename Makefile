@@ -9,7 +9,7 @@ TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-reco
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
-        colab-env device-path gpu-check gpu-check-dry timings-fast
+        colab-env device-path gpu-check gpu-check-dry timings-fast test-mutations
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ book: $(STAMP)
 ## test: unit tests, book checks, site build, real-browser check, and every notebook under nbval in FAST mode
 test: $(STAMP) chromium
 	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest $(NBVAL) tests book
+
+## test-mutations: every break listed in tools/mutations/*.py must fail a unit test or a FAST check cell
+## (not part of `make test`; MUTATE_ARGS="--only ID" or "--jobs 2" pass options to tools/mutate.py)
+test-mutations: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 ## execute: re-run notebooks top-to-bottom in full mode and store their outputs (NB=book/x.ipynb for one)
 execute: $(STAMP)

@@ -159,3 +159,68 @@ def test_network_code_bits_counts_quantized_and_raw_tensors():
         layer.bias.zero_()
     assert bounds.network_code_bits(layer)["bias"] == 1 + 1 + 32  # one value: gamma(1) + codebook
     assert out["total"] == out["weight"] + out["bias"]
+
+
+def test_pac_bayes_kl_pays_log_two_sqrt_n_exactly():
+    # an independent kl inverse at (KL + ln(2 sqrt(n)/delta)) / n: dropping or doubling the term fails
+    for q, kl, n, delta in ((0.0, 5.0, 100, 0.05), (0.1, 50.0, 3000, 0.05), (0.3, 0.0, 20, 0.1)):
+        ref = scipy_kl_inverse(q, (kl + math.log(2 * math.sqrt(n) / delta)) / n)
+        assert bounds.pac_bayes_kl_bound(q, kl, n, delta) == pytest.approx(ref, abs=1e-9)
+
+
+@given(probs, st.floats(1e-4, 2.0))
+@settings(max_examples=60)
+def test_fast_rate_relaxation_is_above_kl_inverse_and_tight_at_zero(q, c):
+    assert bounds.kl_inverse_fast_rate(q, c) >= scipy_kl_inverse(q, c) - 1e-12
+    assert bounds.kl_inverse_fast_rate(q, c) <= q + math.sqrt(2 * q * c) + 2 * c + 1e-12
+    assert bounds.kl_inverse_fast_rate(0.0, c) == pytest.approx(2 * c)
+
+
+@given(st.floats(0.0, 0.5), st.floats(0.0, 3000.0), st.integers(50, 10**5))
+@settings(max_examples=40)
+def test_catoni_is_never_below_kl_form_and_meets_it_at_the_best_c(q, bits, n):
+    kl_form = bounds.occam_bound(q, bits, n, 0.05)
+    grid = [bounds.catoni_bound(q, bits, n, 0.05, C=C) for C in np.geomspace(1e-3, 1e3, 3001)]
+    assert min(grid) >= kl_form - 1e-9
+    assert min(grid) <= kl_form + 1e-3 * max(kl_form, 1e-2)
+
+
+@given(st.integers(1, 40), st.integers(1, 6), st.integers(0, 2**32 - 1))
+@settings(max_examples=80, deadline=None)
+def test_two_part_code_round_trips_at_its_claimed_length(n, k, seed):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=k).astype(np.float32)[rng.integers(0, k, size=n)]
+    word = bounds.encode_two_part(v, value_bits=32)
+    assert len(word) == bounds.two_part_code(v, value_bits=32).total
+    out, end = bounds.decode_two_part(word + "1101", n, value_bits=32)  # a following codeword
+    assert end == len(word) and np.array_equal(out.astype(np.float32), v)
+    t = bounds.encode_tensor(v)
+    assert len(t) == bounds.tensor_code_bits(v)
+    back, end = bounds.decode_tensor(t, n)
+    assert end == len(t) and np.array_equal(back, v)
+
+
+def test_two_part_code_is_prefix_free_with_the_exact_kraft_sum():
+    # every tensor of 6 entries over 4 two-bit values: distinct codewords, none a prefix of another
+    words = sorted(bounds.encode_two_part(np.array(v), value_bits=2)
+                   for v in itertools.product(range(4), repeat=6))
+    assert len(set(words)) == 4**6
+    assert not any(b.startswith(a) for a, b in zip(words[:-1], words[1:]))
+    # K = 1: 4 tensors of 1 + 2 bits; K = 2: C(4,2) codebooks, 2^6 - 2 sequences (count index 3 bits,
+    # label index ceil(log2 C(6, n1)) bits), 3 + 4 bits of header and codebook
+    k2 = 6 * sum(math.comb(6, a) * 2.0 ** -(7 + 3 + (math.comb(6, a) - 1).bit_length()) for a in range(1, 6))
+    by_k = {}
+    for w in words:
+        k, _ = bounds.gamma_decode(w)
+        by_k[k] = by_k.get(k, 0.0) + 2.0 ** -len(w)
+    assert by_k[1] == 4 * 2.0**-3 and by_k[2] == pytest.approx(k2, rel=1e-12)
+    assert sum(by_k.values()) <= 1.0
+
+
+def test_decoders_reject_what_is_not_a_codeword():
+    with pytest.raises(ValueError, match="ends inside"):
+        bounds.decode_two_part("1" + "0" * 5, 10, value_bits=32)
+    with pytest.raises(ValueError, match="ends inside"):
+        bounds.gamma_decode("000")
+    assert bounds.gamma_encode(1) == "1" and bounds.gamma_encode(5) == "00101"
+    assert bounds.gamma_decode("00101") == (5, 5)

@@ -73,7 +73,16 @@ def test_quantize_coordinates_code_and_values(tiny):
     assert np.array_equal(plain.centers.astype(np.float16).astype(np.float64), plain.centers)
     assert plain.labels.shape == (40,) and plain.labels.max() < plain.code.k <= 4
     assert np.array_equal(plain.labels, quantize.assign(u.double().numpy(), plain.centers))
-    assert plain.bits == bounds.elias_gamma_bits(40) + plain.code.total
+    assert plain.bits == 1 + bounds.elias_gamma_bits(40) + plain.code.total  # flag + gamma(m) + code
+    # the charged length is that of a real, decodable code
+    word = subspace.encode_description(plain.u.double().numpy(), quantized=True)
+    assert len(word) == plain.bits
+    assert np.array_equal(subspace.decode_description(word), plain.centers[plain.labels])
+    raw = subspace.encode_description(u.numpy(), quantized=False)
+    assert len(raw) == subspace.raw_bits(40) == 1 + 11 + 32 * 40
+    assert np.array_equal(subspace.decode_description(raw), u.numpy().astype(np.float64))
+    with pytest.raises(ValueError, match="after the codeword"):
+        subspace.decode_description(word + "0")
     assert plain.code.codebook == 16 * plain.code.k
     # a vanishing learning rate leaves K-means as it is: the training loop changes nothing else
     still = subspace.quantize_coordinates(space, u, 4, x, y, epochs=2, lr=1e-12, batch_size=50)
@@ -103,3 +112,17 @@ def test_bad_input(tiny):
         subspace.quantize_coordinates(space, torch.zeros(5), 2, x, y, epochs=-1)
     with pytest.raises(ValueError, match="lr"):
         subspace.fit_subspace(space, x, y, lr=0)
+
+
+def test_certificate_search_rows_are_the_decoded_networks_with_their_bounds(tiny):
+    model, x, y = tiny
+    rows, coded = subspace.certificate_search(lambda: model, x, y, x, y, dims=(20,), levels=(3,),
+                                              fit=dict(epochs=3, batch_size=50), qat_epochs=1)
+    assert [(r["K"], r["qat_epochs"]) for r in rows][0] == ("float32", 0) and len(rows) == 3
+    assert rows[0]["bits"] == subspace.raw_bits(20)
+    for i, r in enumerate(rows):
+        space, values = coded[i]
+        assert r["train_err"] == space.error(values, x, y)
+        assert r["occam"] == bounds.occam_bound(r["train_err"], r["bits"], x.shape[0], 0.05)
+        word = subspace.encode_description(values.numpy(), quantized=r["K"] != "float32")
+        assert len(word) == r["bits"]

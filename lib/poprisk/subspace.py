@@ -15,10 +15,12 @@ bound of :mod:`poprisk.bounds` charges.
   functional call, so gradients reach ``u`` only), ``error(u, x, y)`` (the 0–1 error) and ``materialize(u)``
   (an ordinary module, for :func:`poprisk.train.evaluate`).
 * :func:`fit_subspace` — Adam on the training cross-entropy over ``u``, seeded mini-batches.
+* :func:`certificate_search` — chapter 10's grid of dimensions and codes, with the Occam bound of each row.
 * :func:`quantize_coordinates` — the exact 1-D K-means of ``u`` (:func:`poprisk.quantize.weighted_kmeans_1d`),
-  the ``K`` centres fine-tuned on the training loss with the labels fixed (the network is then
-  ``w₀ + Σ_k c_k A 1[labels = k]``: a ``K``-dimensional problem), rounded to float16 — the values the code
-  stores — and the description length of the result (:func:`description_bits`).
+  then quantization-aware training of the centres and of ``u`` (straight-through estimator: the labels may
+  move), the centres rounded to float16 — the values the code stores — and the description length of the
+  result (:func:`description_bits`; :func:`raw_bits` for unquantized coordinates; the codes themselves are
+  :func:`encode_description` / :func:`decode_description`).
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ from poprisk import bounds, quantize
 __all__ = [
     "QuantizedCoordinates",
     "Subspace",
+    "certificate_search",
+    "decode_description",
     "description_bits",
+    "encode_description",
     "fit_subspace",
     "quantize_coordinates",
+    "raw_bits",
     "sparse_projection",
 ]
 
@@ -191,10 +197,46 @@ class QuantizedCoordinates:
 
 
 def description_bits(m: int, code: bounds.CodeLength) -> int:
-    """Length of the prefix code of a quantized subspace network: ``m`` in Elias gamma, then the two-part
-    code of its coordinates (``K`` in Elias gamma, ``K`` float16 centres, counts, labels). The architecture,
-    ``w₀`` and the projection are fixed by seeds chosen before the data, so they cost nothing."""
-    return bounds.elias_gamma_bits(_positive_int(m, "m")) + code.total
+    """Length of the prefix code of a quantized subspace network: one flag bit (quantized, not raw), ``m``
+    in Elias gamma, then the two-part code of its coordinates (``K`` in Elias gamma, ``K`` float16 centres,
+    counts, labels). The architecture, ``w₀`` and the projection are fixed by seeds chosen before the data,
+    so they cost nothing. The flag makes the union with :func:`raw_bits`'s code one prefix code (chapter
+    10's search takes the best network of both kinds)."""
+    return 1 + bounds.elias_gamma_bits(_positive_int(m, "m")) + code.total
+
+
+def raw_bits(m: int) -> int:
+    """Length of the raw code of ``m`` float32 coordinates: flag bit, ``γ(m)``, ``32·m`` bits."""
+    return 1 + bounds.elias_gamma_bits(_positive_int(m, "m")) + 32 * int(m)
+
+
+def encode_description(u, *, quantized: bool) -> str:
+    """The bit string whose length :func:`description_bits` (``quantized=True``: ``u`` must take float16
+    values) or :func:`raw_bits` charges: flag, ``γ(m)``, then :func:`poprisk.bounds.encode_two_part` with
+    16-bit values or the raw float32 words (chapter 10 encodes and decodes its certificate with it)."""
+    v = np.asarray(u, dtype=np.float64).reshape(-1)
+    head = bounds.gamma_encode(_positive_int(v.size, "len(u)"))
+    if quantized:
+        return "1" + head + bounds.encode_two_part(v, value_bits=VALUE_BITS)
+    words = v.astype(np.float32).view(np.uint32)
+    return "0" + head + "".join(format(int(w), "032b") for w in words)
+
+
+def decode_description(bits: str) -> np.ndarray:
+    """Inverse of :func:`encode_description`: the coordinates ``u`` (float64 holding the stored values);
+    ValueError unless ``bits`` is exactly one codeword."""
+    if not bits:
+        raise ValueError("empty bit string")
+    m, pos = bounds.gamma_decode(bits, 1)
+    if bits[0] == "1":
+        u, end = bounds.decode_two_part(bits, m, value_bits=VALUE_BITS, pos=pos)
+    else:
+        end = pos + 32 * m
+        words = np.array([int(bits[i:i + 32], 2) for i in range(pos, end, 32)], dtype=np.uint32)
+        u = words.view(np.float32).astype(np.float64)
+    if end != len(bits):
+        raise ValueError(f"bit string has {len(bits) - end} bits after the codeword")
+    return u
 
 
 def quantize_coordinates(space: Subspace, u: torch.Tensor, k: int, x: torch.Tensor, y: torch.Tensor, *,
@@ -241,3 +283,32 @@ def quantize_coordinates(space: Subspace, u: torch.Tensor, k: int, x: torch.Tens
     values, labels = values[used], labels.reshape(-1).astype(np.int64)
     code = bounds.two_part_code(values[labels].astype(np.float16), value_bits=VALUE_BITS)
     return QuantizedCoordinates(values, labels, code, description_bits(space.dim, code))
+
+
+def certificate_search(make_model, x, y, x_test, y_test, *, dims, levels, fit: dict, qat_epochs: int,
+                       projection_seed: int = 0, delta: float = 0.05) -> tuple[list[dict], dict]:
+    """Chapter 10's search for the shortest Occam certificate: for each subspace dimension ``m`` in
+    ``dims``, train ``u`` (:func:`fit_subspace` with ``fit``), then code it raw (:func:`raw_bits`) and
+    quantized to each ``K`` in ``levels`` with 0 and ``qat_epochs`` epochs of QAT (:func:`description_bits`).
+
+    ``make_model()`` must build the architecture with its seeded initialisation ``w₀`` (the prior is fixed
+    before the data); ``projection_seed`` fixes ``A``. Every network is evaluated exactly as decoded (float16
+    centres). The flag bit makes raw and quantized codes one prefix code, so the Occam bound (``delta``)
+    holds for all rows at once and the smallest may be kept. Returns the rows (``d_sub, K, qat_epochs, bits,
+    train_err, test_err, occam``) and ``{row index: (space, values u)}`` for decoding checks."""
+    rows, coded = [], {}
+    for m in dims:
+        space = Subspace.build(make_model(), m, seed=projection_seed)
+        u, _ = fit_subspace(space, x, y, **fit)
+        candidates = [("float32", 0, u, raw_bits(m))]
+        for k in levels:
+            for epochs in (0, qat_epochs):
+                qc = quantize_coordinates(space, u, k, x, y, epochs=epochs)
+                candidates.append((str(qc.code.k), epochs, qc.u, qc.bits))
+        for k, epochs, values, bits in candidates:
+            coded[len(rows)] = (space, values)
+            train_err = space.error(values, x, y)
+            rows.append(dict(d_sub=m, K=k, qat_epochs=epochs, bits=bits, train_err=train_err,
+                             test_err=space.error(values, x_test, y_test),
+                             occam=bounds.occam_bound(train_err, bits, x.shape[0], delta)))
+    return rows, coded
