@@ -273,8 +273,9 @@ INLINE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)")
 
 
 def _open_inline_math(line: str) -> bool:
-    """Whether ``line`` ends inside an inline ``$…$`` (an odd number of lone, unescaped dollars)."""
-    return len(INLINE_DOLLAR.findall(line)) % 2 == 1
+    """Whether ``line`` ends inside an inline ``$…$`` (an odd number of lone, unescaped dollars outside
+    code spans)."""
+    return len(INLINE_DOLLAR.findall(re.sub(r"`[^`]*`", "", line))) % 2 == 1
 
 
 def _join_displays(lines: list[str]) -> list[str]:
