@@ -152,6 +152,11 @@ def test_formulas_never_break_across_lines():
         converter().convert("```{prf:proof}\n$$\na % note\n$$\n```")
 
 
+def test_citation_after_the_authors_names_gives_the_year():
+    out = converter().convert("Bu et al. {cite}`bu2021` and Xu and Raginsky\n{cite}`xu2017`; see {cite}`bu2021`.")
+    assert out == "Bu et al. (2021) and Xu and Raginsky\n(2017); see (Bu et al., 2021)."
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_formula_spans_a_line_and_captions_and_bootstrap_in_place(colab, path):
     _, out = colab
@@ -170,6 +175,10 @@ def test_no_formula_spans_a_line_and_captions_and_bootstrap_in_place(colab, path
     assert kinds == ["markdown", "markdown", "code"] and "google.colab" in nb.cells[2].source, \
         f"{path.name}: the bootstrap is not right after the title and its note"
     assert nb.cells[1].source == cn.BOOTSTRAP_NOTE
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    stub = next((i for i, c in enumerate(code) if "NotImplementedError" in c), len(code))
+    assert all("NotImplementedError" in c for c in code[stub:]), \
+        f"{path.name}: chapter code after an exercise stub: the note says Run all has run the chapter by then"
 
 
 @pytest.mark.parametrize("bad, error", [

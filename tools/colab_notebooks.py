@@ -137,22 +137,29 @@ class Converter:
         anchor = f"#{target.anchor}" if target.anchor else ""
         return f"[{text or target.text}]({self.base}{target.page}{anchor})"
 
-    def cite(self, role: str, keys: str) -> str:
-        parts = []
+    def cite(self, role: str, keys: str, before: str = "") -> str:
+        """The citation as text; a parenthetical one right after its authors' names ("Zhou et al.
+        {cite}`…`") gives only the year, as "Zhou et al. (2019)", not "Zhou et al. (Zhou et al., 2019)"."""
+        parts, named = [], True
         for key in (k.strip() for k in keys.split(",")):
             if key not in self.bib:
                 raise KeyError(f"{self.page}: citation key {key!r} is not in references.bib")
             who, year = self.bib[key]
-            parts.append(f"{who} ({year})" if role in ("cite:t", "cite:ts") else f"{who}, {year}")
-        joined = "; ".join(parts)
-        return joined if role in ("cite:t", "cite:ts") else f"({joined})"
+            parts.append((who, year))
+            lead = re.escape(who.split(" et al.")[0].split(" & ")[0])
+            named = named and bool(re.search(rf"\b{lead}(?: et al\.| (?:and|&) [\w-]+)?\s*$", before))
+        if role in ("cite:t", "cite:ts"):
+            return "; ".join(f"{who} ({year})" for who, year in parts)
+        if named and len(parts) == 1:
+            return f"({parts[0][1]})"
+        return "(" + "; ".join(f"{who}, {year}" for who, year in parts) + ")"
 
-    def role(self, m: re.Match) -> str:
+    def role(self, m: re.Match, before: str = "") -> str:
         role, content = m.group("role"), m.group("content")
         explicit = EXPLICIT.match(content)
         text, label = (explicit.group("text"), explicit.group("target")) if explicit else (None, content)
         if role.startswith("cite"):
-            return self.cite(role, content)
+            return self.cite(role, content, f"{before} {m.string[:m.start()]}")
         if role in ("prf:ref", "ref", "numref"):
             if role == "numref" and text and "%s" in text:
                 return self.link(label, text.replace("%s", self.index[label].text.split()[-1]))
@@ -184,8 +191,10 @@ class Converter:
             target = f"{self.base}{page}"
         return f"{m.group('bang')}[{m.group('text')}]({target}{'#' + anchor if anchor else ''}{m.group('title') or ''})"
 
-    def inline(self, line: str) -> str:
-        return LINK.sub(self.absolute, ROLE.sub(self.role, line))
+    def inline(self, line: str, before: str = "") -> str:
+        """``line`` with its roles and links rewritten; ``before``: the text just before it (a citation
+        may follow its authors' names across a line break)."""
+        return LINK.sub(self.absolute, ROLE.sub(lambda m: self.role(m, before), line))
 
     # -- blocks --------------------------------------------------------------------------------
     def convert(self, source: str) -> str:
@@ -216,7 +225,8 @@ class Converter:
             elif re.match(r"^\s*\([\w:.-]+\)=\s*$", line) or re.match(r"^\s*%", line):
                 i += 1  # MyST target or comment
             else:
-                line = self.inline(re.sub(r"^(\s*\$\$)\s*\([\w:.-]+\)\s*$", r"\1", line))  # $$ (label)
+                line = re.sub(r"^(\s*\$\$)\s*\([\w:.-]+\)\s*$", r"\1", line)  # $$ … $$ (label)
+                line = self.inline(line, out[-1] if out and i and lines[i - 1].strip() else "")
                 if open_math and line.strip():  # an inline formula wrapped in the source: one line
                     out[-1] = f"{out[-1]} {line.strip()}"
                 else:
@@ -316,7 +326,9 @@ def banner_markdown(status: dict, name: str, gpu: bool) -> str:
 
 
 BOOTSTRAP_NOTE = ("The next cell installs the book's companion library `poprisk` (pinned to this release) when "
-                  "the notebook runs on Colab; anywhere else it does nothing.")
+                  "the notebook runs on Colab; anywhere else it does nothing. *Run all* stops at the first "
+                  "exercise left for you (a cell that raises `NotImplementedError`): the chapter itself "
+                  "has run by then.")
 
 
 def caption_cell(cell, converter: Converter):
