@@ -136,10 +136,49 @@ def test_converter_on_synthetic_myst():
     assert "[Notation](https://o.github.io/r/book/notation.html)" in out
     assert "(Xu & Raginsky, 2017; Bu et al., 2021)" in out and "Xu & Raginsky (2017) proved" in out
     assert "[notes](https://o.github.io/r/book/notation.html#sym)" in out
-    assert "> **Theorem 3 (Main result).**" in out and "> If $a \\le b$ then" in out and "> x^2" in out
+    assert "> **Theorem 3 (Main result).**" in out and "> If $a \\le b$ then" in out and "> $$ x^2 $$" in out
     assert "> ```python" in out, "code blocks inside a directive stay code blocks"
     assert "> **Proof.**" in out and "> ∎" in out and "> Obvious: $b - a \\ge 0$." in out
     assert "> **Exercise 5.**" in out and "It is 2." not in out
+
+
+def test_formulas_never_break_across_lines():
+    src = "\n".join(["Gaps $g(\\cdot) =", "L(\\cdot)$ and $c$.", "```{prf:proof}", "So $x_1 +", "y_2$ and",
+                     "$$", "a \\\\", "b", "$$", "```"])
+    out = converter().convert(src)
+    assert "Gaps $g(\\cdot) = L(\\cdot)$ and $c$." in out
+    assert "> So $x_1 + y_2$ and" in out and "> $$ a \\\\ b $$" in out
+    with pytest.raises(ValueError, match="TeX comment"):
+        converter().convert("```{prf:proof}\n$$\na % note\n$$\n```")
+
+
+def test_citation_after_the_authors_names_gives_the_year():
+    out = converter().convert("Bu et al. {cite}`bu2021` and Xu and Raginsky\n{cite}`xu2017`; see {cite}`bu2021`.")
+    assert out == "Bu et al. (2021) and Xu and Raginsky\n(2017); see (Bu et al., 2021)."
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_formula_spans_a_line_and_captions_and_bootstrap_in_place(colab, path):
+    _, out = colab
+    nb = nbformat.read(out / "book-variant" / "book" / path.name, as_version=4)
+    text = markdown(nb)
+    for line in text.splitlines():
+        assert not cn._open_inline_math(line), f"{path.name}: a formula wraps: {line[:80]!r}"
+        assert not re.match(r"^>\s*\$\$\s*$", line), f"{path.name}: a quoted display over several lines"
+    figures = [i for i, c in enumerate(nb.cells) if c.metadata.get("mystnb", {}).get("figure", {}).get("caption")]
+    assert figures, f"{path.name}: no captioned figure"
+    for i in figures:
+        caption = nb.cells[i + 1]
+        assert caption.cell_type == "markdown" and re.match(r"\*\*Fig\. \d+\.\*\* \S", caption.source), \
+            f"{path.name}: no numbered caption under the figure of cell {i}"
+    kinds = [c.cell_type for c in nb.cells[:3]]
+    assert kinds == ["markdown", "markdown", "code"] and "google.colab" in nb.cells[2].source, \
+        f"{path.name}: the bootstrap is not right after the title and its note"
+    assert nb.cells[1].source == cn.BOOTSTRAP_NOTE
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    stub = next((i for i, c in enumerate(code) if "NotImplementedError" in c), len(code))
+    assert all("NotImplementedError" in c for c in code[stub:]), \
+        f"{path.name}: chapter code after an exercise stub: the note says Run all has run the chapter by then"
 
 
 @pytest.mark.parametrize("bad, error", [

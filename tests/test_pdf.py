@@ -1,7 +1,9 @@
 """The PDF (`make pdf`): it builds, LaTeX resolves every reference and command, and the faults a reader saw in
 it (issue 12) stay gone — no "Proof index" of raw labels, no empty title bar on proofs, the introduction's
 sections are not chapters, the bibliography is not preceded by an empty References chapter, no "??" or
-"exercise Exercise N", figures at print resolution.
+"exercise Exercise N", figures at print resolution — and those of issue 21: nothing past the text block (the
+LaTeX log's overfull boxes), tables as page-breaking longtables with captions and right-aligned numbers, no
+source of a hide-input cell printed, a "Contents" page and a "Preface" heading, clean bibliography labels.
 
 Needs TeX Live: `make pdf` installs Debian's packages once (then run
 `.venv/bin/python -m pytest -q tests/test_pdf.py`); without `latexmk` the tests skip, saying so.
@@ -95,3 +97,51 @@ def test_figures_at_print_resolution(pdf_build):
     low = [(r[0], int(r[12])) for r in rows if r[2] == "image" and int(r[12]) < MIN_PPI]
     assert rows, "no figures in the PDF"
     assert not low, f"figures below {MIN_PPI} ppi in the PDF (page, ppi): {low[:8]}"
+
+
+def overfull(log: str) -> list[tuple[str, float, str]]:
+    """(kind, points, where) of every overfull box in the LaTeX log."""
+    return [(m.group(1), float(m.group(2)), m.group(3))
+            for m in re.finditer(r"^Overfull \\([hv])box \(([\d.]+)pt too (?:wide|high)\) (.*)$", log, re.M)]
+
+
+def test_nothing_past_the_text_block(pdf_build):
+    """No table row wider than the text (an overfull alignment), no line more than 2 pt past the margin, no
+    page taller than the text block by more than 3 pt (a table that cannot break runs over the footer)."""
+    _, log, _ = pdf_build
+    boxes = overfull(log)
+    tables = [b for b in boxes if b[0] == "h" and "alignment" in b[2] and b[1] > 0.5]
+    assert not tables, f"tables wider than the text block: {tables[:5]}"
+    wide = [b for b in boxes if b[0] == "h" and b[1] > 2]
+    assert not wide, f"lines past the margin: {wide[:5]}"
+    tall = [b for b in boxes if b[0] == "v" and b[1] > 3]
+    assert not tall, f"pages overrunning the footer: {tall[:5]}"
+
+
+def test_tables_are_longtables_with_captions(pdf_build):
+    tex, _, _ = pdf_build
+    tables = re.findall(r"\\begin\{longtable\}\{([^\n]*)\}\n(\\caption\*)?", tex)
+    assert len(tables) >= 50, f"only {len(tables)} longtables: poprisk tables are not set as longtables"
+    assert sum(bool(c) for _, c in tables) >= 20, "the tables' captions are missing"
+    assert sum("raggedleft" in spec for spec, _ in tables) >= 0.8 * len(tables), "numbers not right-aligned"
+    assert not re.search(r"\\begin\{split\}\\begin\{(center|tabular)", tex), "a table set inside display math"
+
+
+def test_hidden_sources_not_printed(pdf_build):
+    tex, _, _ = pdf_build
+    hidden = re.findall(r"\\begin\{sphinxuseclass\}\{tag_hide-input\}\s*(\\begin\{sphinxuseclass\}\{\w+\})", tex)
+    assert hidden, "no hide-input cell in the PDF (the plotting cells' figures are missing)"
+    assert set(hidden) == {r"\begin{sphinxuseclass}{cell_output}"}, "a hide-input cell's source is printed"
+
+
+def test_front_matter_and_bibliography_labels(pdf_build):
+    _, _, pdf = pdf_build
+    text = pdf_text(pdf)
+    contents = text[:text.upper().index("PREFACE")]
+    assert "CONTENTS" in contents.upper() and "GETTING STARTED" not in contents.upper(), \
+        "the contents page is not titled Contents"
+    assert re.search(r"^\s*Preface\s*$", text, re.M | re.I), "the introduction has no heading"
+    labels = re.findall(r"\[([A-Z][\w+]*\d\d)\]", text)
+    bad = sorted({lab for lab in labels if re.search(r"[a-z]{4}", lab)} | {lab for lab in labels if len(lab) > 9})
+    assert labels and not bad, f"garbled bibliography labels (a LaTeX accent or a missing year): {bad}"
+    assert "[Gao]" not in text

@@ -137,22 +137,29 @@ class Converter:
         anchor = f"#{target.anchor}" if target.anchor else ""
         return f"[{text or target.text}]({self.base}{target.page}{anchor})"
 
-    def cite(self, role: str, keys: str) -> str:
-        parts = []
+    def cite(self, role: str, keys: str, before: str = "") -> str:
+        """The citation as text; a parenthetical one right after its authors' names ("Zhou et al.
+        {cite}`…`") gives only the year, as "Zhou et al. (2019)", not "Zhou et al. (Zhou et al., 2019)"."""
+        parts, named = [], True
         for key in (k.strip() for k in keys.split(",")):
             if key not in self.bib:
                 raise KeyError(f"{self.page}: citation key {key!r} is not in references.bib")
             who, year = self.bib[key]
-            parts.append(f"{who} ({year})" if role in ("cite:t", "cite:ts") else f"{who}, {year}")
-        joined = "; ".join(parts)
-        return joined if role in ("cite:t", "cite:ts") else f"({joined})"
+            parts.append((who, year))
+            lead = re.escape(who.split(" et al.")[0].split(" & ")[0])
+            named = named and bool(re.search(rf"\b{lead}(?: et al\.| (?:and|&) [\w-]+)?\s*$", before))
+        if role in ("cite:t", "cite:ts"):
+            return "; ".join(f"{who} ({year})" for who, year in parts)
+        if named and len(parts) == 1:
+            return f"({parts[0][1]})"
+        return "(" + "; ".join(f"{who}, {year}" for who, year in parts) + ")"
 
-    def role(self, m: re.Match) -> str:
+    def role(self, m: re.Match, before: str = "") -> str:
         role, content = m.group("role"), m.group("content")
         explicit = EXPLICIT.match(content)
         text, label = (explicit.group("text"), explicit.group("target")) if explicit else (None, content)
         if role.startswith("cite"):
-            return self.cite(role, content)
+            return self.cite(role, content, f"{before} {m.string[:m.start()]}")
         if role in ("prf:ref", "ref", "numref"):
             if role == "numref" and text and "%s" in text:
                 return self.link(label, text.replace("%s", self.index[label].text.split()[-1]))
@@ -184,8 +191,10 @@ class Converter:
             target = f"{self.base}{page}"
         return f"{m.group('bang')}[{m.group('text')}]({target}{'#' + anchor if anchor else ''}{m.group('title') or ''})"
 
-    def inline(self, line: str) -> str:
-        return LINK.sub(self.absolute, ROLE.sub(self.role, line))
+    def inline(self, line: str, before: str = "") -> str:
+        """``line`` with its roles and links rewritten; ``before``: the text just before it (a citation
+        may follow its authors' names across a line break)."""
+        return LINK.sub(self.absolute, ROLE.sub(lambda m: self.role(m, before), line))
 
     # -- blocks --------------------------------------------------------------------------------
     def convert(self, source: str) -> str:
@@ -195,6 +204,7 @@ class Converter:
 
     def block(self, lines: list[str]) -> list[str]:
         out, i = [], 0
+        open_math = False  # the last line written ends inside an inline formula
         while i < len(lines):
             line = lines[i]
             m = FENCE.match(line)
@@ -215,9 +225,16 @@ class Converter:
             elif re.match(r"^\s*\([\w:.-]+\)=\s*$", line) or re.match(r"^\s*%", line):
                 i += 1  # MyST target or comment
             else:
-                line = re.sub(r"^(\s*\$\$)\s*\([\w:.-]+\)\s*$", r"\1", line)  # $$ ... $$ (label)
-                out.append(self.inline(line))
+                line = re.sub(r"^(\s*\$\$)\s*\([\w:.-]+\)\s*$", r"\1", line)  # $$ … $$ (label)
+                line = self.inline(line, out[-1] if out and i and lines[i - 1].strip() else "")
+                if open_math and line.strip():  # an inline formula wrapped in the source: one line
+                    out[-1] = f"{out[-1]} {line.strip()}"
+                else:
+                    out.append(line)
+                open_math = _open_inline_math(out[-1])
                 i += 1
+                continue
+            open_math = False
         return out
 
     @staticmethod
@@ -262,12 +279,42 @@ class Converter:
         raise ValueError(f"{self.page}: no Colab rendering for the directive {{{name}}}")
 
 
+INLINE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)")
+
+
+def _open_inline_math(line: str) -> bool:
+    """Whether ``line`` ends inside an inline ``$…$`` (an odd number of lone, unescaped dollars outside
+    code spans)."""
+    return len(INLINE_DOLLAR.findall(re.sub(r"`[^`]*`", "", line))) % 2 == 1
+
+
+def _join_displays(lines: list[str]) -> list[str]:
+    """Each ``$$ … $$`` display on one line: in a blockquote a display over several lines carries the
+    ``> `` marks into the formula (JupyterLab, jupyterlab#16755). TeX comments would swallow the rest."""
+    out, display = [], None
+    for line in lines:
+        if display is None and line.strip().startswith("$$") and line.count("$$") % 2 == 1:
+            display = [line.strip()]
+        elif display is not None:
+            if "%" in re.sub(r"\\%", "", line):
+                raise ValueError(f"a TeX comment in a display formula: {line.strip()!r}")
+            display.append(line.strip())
+            if "$$" in line:
+                out.append(" ".join(p for p in display if p))
+                display = None
+        else:
+            out.append(line)
+    if display is not None:
+        raise ValueError(f"unclosed display formula: {display[0]!r}")
+    return out
+
+
 def _quote(lines: list[str]) -> list[str]:
     while lines and not lines[0].strip():
         lines = lines[1:]
     while lines and not lines[-1].strip():
         lines = lines[:-1]
-    return [f"> {line}" if line.strip() else ">" for line in lines]
+    return [f"> {line}" if line.strip() else ">" for line in _join_displays(lines)]
 
 
 def banner_markdown(status: dict, name: str, gpu: bool) -> str:
@@ -278,15 +325,46 @@ def banner_markdown(status: dict, name: str, gpu: bool) -> str:
     return f"{BANNER_MARK}\n> ⏱ {banner_text(status.get('notebooks', {}).get(name), gpu)}"
 
 
+BOOTSTRAP_NOTE = ("The next cell installs the book's companion library `poprisk` (pinned to this release) when "
+                  "the notebook runs on Colab; anywhere else it does nothing. *Run all* stops at the first "
+                  "exercise left for you (a cell that raises `NotImplementedError`): the chapter itself "
+                  "has run by then.")
+
+
+def caption_cell(cell, converter: Converter):
+    """The figure caption of a code cell (``mystnb.figure``, which Colab does not show) as the Markdown
+    cell to put under it, numbered as on the site ("**Fig. 3.** …"); None for a cell without one."""
+    figure = cell.metadata.get("mystnb", {}).get("figure", {})
+    if not figure.get("caption"):
+        return None
+    target = converter.index.get(figure.get("name", ""))
+    number = f"**{target.text}.** " if target else ""
+    return nbformat.v4.new_markdown_cell(number + " ".join(converter.convert(figure["caption"]).split("\n")))
+
+
 def convert_notebook(nb, converter: Converter, banner: str | None = None):
-    """Rewrite every Markdown cell of ``nb`` (in place); the banner goes right under the title."""
+    """Rewrite every Markdown cell of ``nb`` (in place); the banner goes right under the title, then the
+    Colab bootstrap with a sentence saying what it does, and each figure's caption under the figure."""
+    from tools.new_notebook import is_bootstrap
+
+    cells = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = converter.convert(cell.source)
+        cells.append(cell)
+        caption = caption_cell(cell, converter) if cell.cell_type == "code" else None
+        if caption is not None:
+            cells.append(caption)
+    boot = [c for c in cells if is_bootstrap(c)]
+    cells = [c for c in cells if not is_bootstrap(c)]
+    first = next(c for c in cells if c.cell_type == "markdown")
     if banner:
-        first = next(c for c in nb.cells if c.cell_type == "markdown")
         head, _, rest = first.source.partition("\n")
         first.source = f"{head}\n\n{banner}\n{rest}"
+    if boot:
+        at = cells.index(first) + 1
+        cells[at:at] = [nbformat.v4.new_markdown_cell(BOOTSTRAP_NOTE), *boot]
+    nb.cells = cells
     return nb
 
 

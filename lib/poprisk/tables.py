@@ -13,10 +13,11 @@ from __future__ import annotations
 import html
 import math
 import numbers
+import re
 
 import pandas as pd
 
-__all__ = ["format_number", "show", "Shown"]
+__all__ = ["format_number", "latex_table", "show", "Shown"]
 
 
 def format_number(value, digits: int = 4) -> str:
@@ -45,6 +46,79 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 def _latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex_cell(text: str) -> str:
+    """A table cell: escaped, with a break allowed after ``_``, ``-`` and ``/`` in a long identifier."""
+    return re.sub(r"(\\_|-|/)(?=\w)", r"\1\\allowbreak{}", _latex_escape(text))
+
+
+# The PDF's text block (US letter, 1-in margins: Sphinx's default) and the sizes a table may be set in;
+# column widths are estimated from FreeSerif-like glyph widths (em per character), on the safe side.
+LATEX_LINE_PT = 469.0
+_LATEX_SIZES = ((r"\small", 9.0), (r"\footnotesize", 8.0), (r"\scriptsize", 7.0))
+_LATEX_PAD_PT = 4.0  # \tabcolsep
+_NARROW = set("fijlrt.,:;'!|()[]/ ")
+_NUMBER = re.compile(r"^[−+-]?(\d[\d,]*\.?\d*|\.\d+)(e[−+-]?\d+)?%?$|^[–−]?∞$|^–$")
+_NUMBER_CI = re.compile(r"^(\S+ )?\[\S+, \S+\]$|^\S+ ± \S+$")
+
+
+def _em(text: str) -> float:
+    """Estimated width of ``text`` in em (upper case and wide symbols 0.75, narrow letters 0.33)."""
+    return sum(0.33 if ch in _NARROW else 0.75 if ch.isupper() or ch in "mwMW≥≤±−–—×" else 0.55
+               for ch in text)
+
+
+def _all_numbers(cells) -> bool:
+    """Whether every cell of a column reads as a number (or a number with its interval): right-aligned."""
+    cells = [c for c in cells if c != "–"]
+    return bool(cells) and all(_NUMBER.match(c) or _NUMBER_CI.match(c) for c in cells)
+
+
+def _words(text: str, split: bool) -> list[str]:
+    return re.split(r"(?<=[_/-])|\s+", text) if split else text.split()
+
+
+def _column_widths(header: list[str], body: list[list[str]]) -> tuple[str, float, list[float]]:
+    """A font size, \\tabcolsep (pt) and column widths (pt) that fit :data:`LATEX_LINE_PT`: the largest size
+    at which the columns fit with headers on one line, else with headers wrapped at spaces, else with every
+    cell wrapped, identifiers also after ``_``, ``-`` and ``/`` (the spare width shared out in proportion to
+    what each column would still need), with narrower gaps as a last resort."""
+    cols = list(zip(header, *body)) if body else [(h,) for h in header]
+    cell = [max([_em(c) for c in col[1:]] + [0.0]) for col in cols]
+    word = [max(_em(w) for c in col for w in (_words(c, False) or [""])) for col in cols]
+    tight = [max(c, w) for c, w in zip(cell, word)]
+    natural = [max(c, _em(h)) for c, h in zip(cell, header)]
+    pad = 2 * _LATEX_PAD_PT * len(cols)
+    for size, pt in _LATEX_SIZES:
+        for widths in (natural, tight):
+            if sum(widths) * pt + pad <= LATEX_LINE_PT:
+                return size, _LATEX_PAD_PT, [w * pt for w in widths]
+    size, pt = _LATEX_SIZES[-1]
+    piece = [max(_em(w) for c in col for w in (_words(c, True) or [""])) for col in cols]
+    sep = _LATEX_PAD_PT if sum(piece) * pt + pad <= LATEX_LINE_PT else _LATEX_PAD_PT / 2
+    spare = max(LATEX_LINE_PT - 2 * sep * len(cols) - sum(piece) * pt, 0.0)
+    need = [t - w for t, w in zip(tight, piece)]
+    return size, sep, [(w + spare / pt * n / (sum(need) or 1.0)) * pt for w, n in zip(piece, need)]
+
+
+def latex_table(header: list[str], body: list[list[str]], numeric: list[bool], caption: str | None) -> str:
+    """The PDF form of a table: a ``longtable`` (it breaks across pages and repeats its header) whose
+    columns fit the text block (:func:`_column_widths`), numbers right-aligned, the caption above it."""
+    size, sep, widths = _column_widths(header, body)
+    spec = "".join(rf">{{\{'raggedleft' if n else 'raggedright'}\arraybackslash}}p{{{w:.1f}pt}}"
+                   for n, w in zip(numeric, widths))
+    head = " & ".join(_latex_cell(h) for h in header) + r" \\"
+    lines = [r"\begingroup", size, rf"\setlength{{\tabcolsep}}{{{sep:g}pt}}",
+             r"\setlength{\LTcapwidth}{\linewidth}\hyphenpenalty=10000",
+             rf"\begin{{longtable}}{{{spec}}}"]
+    if caption:
+        lines.append(rf"\caption*{{\itshape {_latex_escape(caption)}}} \\")
+    lines += [r"\hline", head, r"\hline", r"\endfirsthead", r"\hline", head, r"\hline", r"\endhead",
+              r"\hline", r"\endfoot", r"\hline", r"\endlastfoot"]
+    lines += [" & ".join(_latex_cell(v) for v in row) + r" \\" for row in body]
+    lines += [r"\end{longtable}", r"\endgroup"]
+    return "\n".join(lines)
 
 
 class Shown:
@@ -80,12 +154,10 @@ class Shown:
 
     def _repr_latex_(self) -> str:
         header, body = self._cells()
-        spec = "l" * len(header)
-        lines = [r"\begin{center}", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\hline",
-                 " & ".join(_latex_escape(h) for h in header) + r" \\", r"\hline"]
-        lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in body]
-        lines += [r"\hline", r"\end{tabular}", r"\end{center}"]
-        return "\n".join(lines)
+        frame = self.frame.reset_index() if self.index else self.frame
+        numeric = [pd.api.types.is_numeric_dtype(t) or _all_numbers(col) for t, col in
+                   zip(frame.dtypes, zip(*body) if body else [()] * len(header))]
+        return latex_table(header, body, numeric, self.caption)
 
     def __repr__(self) -> str:
         header, body = self._cells()
