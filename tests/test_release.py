@@ -180,3 +180,13 @@ def test_release_refuses_an_existing_tag_or_a_dirty_tree_before_changing_anythin
     dirty = make_release(repo, "7.9.0")
     assert dirty.returncode != 0 and "uncommitted changes" in dirty.stderr
     assert state(repo)[:2] == (head, tags) and {p: p.read_text() for p in text} == text
+
+
+def test_third_party_actions_are_pinned_to_a_commit():
+    import re
+
+    uses = re.findall(r"^\s*-?\s*uses:\s*(\S+)", (ROOT / ".github/workflows/publish.yml").read_text(), re.M)
+    third = [u for u in uses if not u.startswith("actions/")]
+    assert third, "the publish workflow uses no third-party action any more: update this test"
+    for ref in third:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{ref} is not pinned to a commit SHA"
