@@ -6,6 +6,12 @@ STAMP  := $(VENV)/.installed
 NB     ?=
 TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-plain-generic \
                 texlive-xetex xindy fonts-freefont-otf latexmk lmodern tex-gyre poppler-utils
+# VERSION and NB reach the recipes through the environment and are used as "$$VERSION" / "$$NB": the shell
+# expands a quoted variable as one word and never parses its value as commands (no `;`, `$(...)`, quotes).
+# `$(value ...)` with `:=` keeps make itself from expanding the text (VERSION='$(shell ...)' stays text).
+override VERSION := $(value VERSION)
+override NB := $(value NB)
+export VERSION NB
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
@@ -35,7 +41,7 @@ test-mutations: $(STAMP)
 
 ## execute: re-run notebooks top-to-bottom in full mode and store their outputs (NB=book/x.ipynb for one)
 execute: $(STAMP)
-	$(BIN)/python tools/execute_notebooks.py $(NB)
+	$(BIN)/python tools/execute_notebooks.py $${NB:+"$$NB"}
 
 ## bench: every benchmark in bench/
 bench: $(STAMP)
@@ -64,8 +70,8 @@ answer-key: pdf
 
 ## release: VERSION=x.y.z sets the version, stamps the notebooks, CHANGELOG and CITATION.cff, commits and tags
 release: $(STAMP)
-	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
-	$(BIN)/python tools/release.py release $(VERSION)
+	@test -n "$$VERSION" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(BIN)/python tools/release.py release "$$VERSION"
 
 ## stamp: pin every bootstrap cell to v<version> and set Colab GPU metadata (no commit, no tag)
 stamp: $(STAMP)
@@ -78,7 +84,7 @@ colab-env: $(STAMP)
 
 ## device-path: every notebook in FAST mode on the pretend accelerator (tests/device_guard.py)
 device-path: $(STAMP)
-	$(BIN)/python tests/device_guard.py $(or $(NB),book/ch*.ipynb)
+	if [ -n "$$NB" ]; then $(BIN)/python tests/device_guard.py "$$NB"; else $(BIN)/python tests/device_guard.py book/ch*.ipynb; fi
 
 ## gpu-check: tools/gpu_check.sh on a CUDA machine (gpu-check-dry: its CPU dry run)
 gpu-check: $(STAMP)
@@ -88,7 +94,7 @@ gpu-check-dry: $(STAMP)
 
 ## timings-fast: time every chapter in FAST mode (recorded for the runtime banners; outputs untouched)
 timings-fast: $(STAMP)
-	POPRISK_FAST=1 $(BIN)/python tools/execute_notebooks.py $(NB)
+	POPRISK_FAST=1 $(BIN)/python tools/execute_notebooks.py $${NB:+"$$NB"}
 
 ## pdf: the whole book as a PDF through LaTeX (installs Debian's TeX Live packages if missing)
 pdf: $(STAMP)

@@ -4,12 +4,15 @@ leave one complete entry; editing the library changes the key (issue 14, classes
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 import torch
@@ -18,6 +21,14 @@ from poprisk import cache
 
 PAYLOAD = {"settings": {"epochs": 1}, "seed": 0, "data": "abc", "code": "x", "device": "cpu"}
 OTHER = {**PAYLOAD, "seed": 1}
+
+
+@pytest.fixture(autouse=True)
+def _key_outside(tmp_path_factory, monkeypatch):
+    """Every test signs with its own key, kept outside the cache folders the tests use."""
+    path = tmp_path_factory.mktemp("key") / "cache.key"
+    monkeypatch.setenv(cache.KEY_ENV, str(path))
+    return path
 
 
 def net(seed: int = 0, width: int = 3) -> torch.nn.Module:
@@ -38,7 +49,7 @@ def test_round_trip_and_keys(tmp_path):
     assert store.load(PAYLOAD, fresh) == [0.5, 0.25] and same(fresh, model)
     assert cache.key_of(PAYLOAD) == cache.key_of(dict(reversed(list(PAYLOAD.items()))))  # order-free
     assert cache.key_of(PAYLOAD) != cache.key_of(OTHER)
-    entry = torch.load(store.path(cache.key_of(PAYLOAD)), weights_only=True)
+    entry = _body(store.path(cache.key_of(PAYLOAD)))
     assert entry["key"] == cache.key_of(PAYLOAD) and '"lr":0.1' in entry["config"]
     assert [p.name for p in tmp_path.iterdir()] == [f"{cache.key_of(PAYLOAD)}.pt"]  # no temp files left
     with pytest.raises(ValueError, match="JSON"):
@@ -61,7 +72,19 @@ def _write_entry(path: pathlib.Path, **changes):
              "payload": cache.canonical_json(PAYLOAD), "config": "{}", "state_dict": state,
              "checksum": cache.state_checksum(state), "history": [0.1]}
     entry.update(changes)
-    torch.save(entry, path)
+    _write_signed(path, entry)
+
+
+def _write_signed(path: pathlib.Path, entry, secret: bytes | None = None):
+    """``entry`` as an entry file signed with ``secret`` (default: this user's key)."""
+    buffer = io.BytesIO()
+    torch.save(entry, buffer)
+    path.write_bytes(cache.sign(secret or cache.load_secret(), cache.key_of(PAYLOAD), buffer.getvalue()))
+
+
+def _body(path: pathlib.Path):
+    data = path.read_bytes()
+    return torch.load(io.BytesIO(data[len(cache.MAGIC) + 40:]), weights_only=True)
 
 
 def _damage(kind: str, path: pathlib.Path, tmp_path: pathlib.Path):
@@ -78,6 +101,32 @@ def _damage(kind: str, path: pathlib.Path, tmp_path: pathlib.Path):
         checksum = cache.state_checksum(state)
         state["2.bias"] += 1.0
         _write_entry(path, state_dict=state, checksum=checksum)
+    elif kind == "recomputed":  # other weights with a recomputed checksum, written without the key
+        state = net(0).state_dict()
+        state["2.bias"] += 1.0
+        _write_entry(path, state_dict=state)
+        data = bytearray(path.read_bytes())
+        data[len(cache.MAGIC) + 8:len(cache.MAGIC) + 40] = bytes(32)  # the attacker cannot compute the tag
+        path.write_bytes(bytes(data))
+    elif kind == "resigned":  # same, signed with a guessed key whose id was copied from the real one
+        state = net(0).state_dict()
+        state["2.bias"] += 1.0
+        _write_entry(path, state_dict=state)
+        good = path.read_bytes()
+        buffer = io.BytesIO()
+        torch.save(_body(path), buffer)
+        forged = cache.sign(b"\x00" * 32, cache.key_of(PAYLOAD), buffer.getvalue())
+        path.write_bytes(good[:len(cache.MAGIC) + 8] + forged[len(cache.MAGIC) + 8:])
+    elif kind == "bitflip":  # one byte of the weights changed after signing
+        cache.ModelCache(path.parent).save(PAYLOAD, net(0), [0.1])
+        data = bytearray(path.read_bytes())
+        data[-200] ^= 1
+        path.write_bytes(bytes(data))
+    elif kind == "unsigned":  # a well-formed entry of the old layout (plain torch.save, no header)
+        state = net(0).state_dict()
+        torch.save({"format": cache.FORMAT, "version": cache.VERSION, "key": cache.key_of(PAYLOAD),
+                    "payload": cache.canonical_json(PAYLOAD), "config": "{}", "state_dict": state,
+                    "checksum": cache.state_checksum(state), "history": [0.1]}, path)
     elif kind == "truncated":
         cache.ModelCache(path.parent).save(PAYLOAD, net(0), [0.1])
         data = path.read_bytes()
@@ -88,13 +137,13 @@ def _damage(kind: str, path: pathlib.Path, tmp_path: pathlib.Path):
         path.write_bytes(os.urandom(300))
     elif kind == "missing_field":
         _write_entry(path)
-        entry = torch.load(path, weights_only=True)
+        entry = _body(path)
         del entry["checksum"]
-        torch.save(entry, path)
+        _write_signed(path, entry)
     elif kind == "wrong_shapes":
         _write_entry(path, state_dict=net(0, width=5).state_dict())
     elif kind == "not_a_dict":
-        torch.save([1, 2, 3], path)
+        _write_signed(path, [1, 2, 3])
     elif kind == "bad_history":
         _write_entry(path, history=[float("inf")])
     elif kind == "payload":  # right key, payload of another run
@@ -103,7 +152,8 @@ def _damage(kind: str, path: pathlib.Path, tmp_path: pathlib.Path):
         raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["swapped", "nan", "tampered", "truncated", "empty", "garbage",
+@pytest.mark.parametrize("kind", ["swapped", "nan", "tampered", "recomputed", "resigned", "bitflip",
+                                  "unsigned", "truncated", "empty", "garbage",
                                   "missing_field", "wrong_shapes", "not_a_dict", "bad_history", "payload"])
 def test_damaged_entry_is_reported_moved_aside_and_missed(tmp_path, kind):
     store = cache.ModelCache(tmp_path)
@@ -218,3 +268,179 @@ def test_code_fingerprint_covers_every_source_file(tmp_path):
         assert cache.code_fingerprint(str(edited)) != base, name
     (copy / "new_module.py").write_text("X = 1\n")
     assert cache.code_fingerprint(str(copy)) != base
+
+
+# ------------------------------------------------------------------- the write path: full disk, bad folders
+
+def _refuse_with(exc):
+    def refuse(*args, **kwargs):
+        raise exc
+    return refuse
+
+
+DISK_FAULTS = [("os", "write", OSError(errno.ENOSPC, "No space left on device")),
+               ("os", "write", RuntimeError("PytorchStreamWriter failed writing file data/0")),
+               ("os", "fsync", OSError(errno.EIO, "Input/output error")),
+               ("os", "replace", OSError(errno.EXDEV, "Invalid cross-device link")),
+               ("tempfile", "mkstemp", OSError(errno.EDQUOT, "Disk quota exceeded")),
+               ("torch", "save", RuntimeError("PytorchStreamWriter failed writing file data/0"))]
+
+
+@pytest.mark.parametrize("module, name, exc", DISK_FAULTS, ids=[f"{m}.{n}-{type(e).__name__}"
+                                                               for m, n, e in DISK_FAULTS])
+def test_a_failing_write_warns_keeps_the_network_and_leaves_no_file(tmp_path, monkeypatch, module, name, exc):
+    model = net(0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    store = cache.ModelCache(tmp_path / "c")
+    cache.load_secret()  # the key exists already (a full disk while creating it is the next test)
+    with monkeypatch.context() as m:
+        m.setattr(getattr(cache, module), name, _refuse_with(exc))
+        with pytest.warns(cache.CacheWarning, match=rf"cannot write the model cache.*{type(exc).__name__}"):
+            assert store.save(PAYLOAD, model, [0.1]) is False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # warned once: the second network of the run is silent
+            assert store.save(OTHER, net(1), [0.1]) is False
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not (tmp_path / "c").exists() or list((tmp_path / "c").iterdir()) == []  # no temporary file
+
+
+def test_a_key_that_cannot_be_created_warns_and_keeps_the_network(tmp_path, monkeypatch, _key_outside):
+    monkeypatch.setattr(cache.os, "write", _refuse_with(OSError(errno.ENOSPC, "No space left on device")))
+    store = cache.ModelCache(tmp_path / "c")
+    with pytest.warns(cache.CacheWarning, match="cannot use the model cache key.*No space"):
+        assert store.save(PAYLOAD, net(0), [0.1]) is False
+    monkeypatch.undo()
+    assert not _key_outside.exists() and list(_key_outside.parent.iterdir()) == []  # no temporary key file
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real 64 KiB tmpfs (root on Linux only; skipped elsewhere)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if sys.platform != "linux" or shutil.which("mount") is None:
+        pytest.skip("needs Linux mount")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_real_full_disk_warns_and_cleans_up(small_filesystem):
+    big = torch.nn.Linear(300, 300)  # ~360 KB of weights: cannot fit in 64 KiB
+    want = {k: v.clone() for k, v in big.state_dict().items()}
+    store = cache.ModelCache(small_filesystem / "c")
+    with pytest.warns(cache.CacheWarning, match="No space left on device"):
+        assert store.save(PAYLOAD, big, [0.1]) is False
+    assert list((small_filesystem / "c").iterdir()) == []  # the partial temporary file is gone
+    assert all(torch.equal(want[k], v) for k, v in big.state_dict().items())
+    small = cache.ModelCache(small_filesystem / "c")  # the space was given back: a small entry fits
+    assert small.save(OTHER, net(0), [0.2]) and small.load(OTHER, net(4)) == [0.2]
+
+
+def test_train_models_keeps_its_networks_on_a_full_disk(tmp_path, monkeypatch):
+    from poprisk import data, experiments
+    cfg = experiments.SweepConfig(model_kwargs=(("hidden", (8,)),), epochs=1, batch_size=10, n_train=40, n_val=20,
+                                  seeds=(0, 1), bits=(2,), methods=("uniform",))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand((100, 784), generator=g), torch.arange(100) % 10
+    split = data.Split(x[:80], y[:80], x[80:], y[80:], "random")
+    monkeypatch.setattr(cache.os, "write", _refuse_with(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.warns(cache.CacheWarning, match="No space left") as record:
+        nets = experiments.train_models(cfg, split, cache_dir=tmp_path / "c", device="cpu", progress=False)
+    monkeypatch.undo()
+    assert len(record) == 1 and [t.seed for t in nets] == [0, 1] and not any(t.cached for t in nets)
+    assert all(torch.isfinite(p).all() for t in nets for p in t.model.parameters())
+    assert not (tmp_path / "c").exists() or list((tmp_path / "c").iterdir()) == []
+
+
+def test_the_folder_is_type_checked_and_tilde_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    store = cache.ModelCache("~/models")
+    assert store.folder == tmp_path / "models"
+    assert store.save(PAYLOAD, net(0), [0.1]) and (tmp_path / "models" / f"{cache.key_of(PAYLOAD)}.pt").exists()
+    monkeypatch.setenv("POPRISK_CACHE", "~/elsewhere")
+    assert cache.default_cache_dir() == tmp_path / "elsewhere"
+    for bad in (5, 1.5, True, b"/tmp/x", ["/tmp"], {"dir": "/tmp"}, object()):
+        with pytest.raises(TypeError, match="cache_dir"):
+            cache.ModelCache(bad)
+    for bad in ("", "   ", "a\0b"):
+        with pytest.raises(ValueError, match="cache_dir"):
+            cache.ModelCache(bad)
+
+
+def test_damaged_entries_kept_aside_are_bounded(tmp_path):
+    store = cache.ModelCache(tmp_path)
+    path = store.path(cache.key_of(PAYLOAD))
+    for i in range(cache.MAX_QUARANTINED + 5):
+        path.write_bytes(b"garbage %d" % i)
+        os.utime(path, ns=(i * 10**9, i * 10**9))
+        with pytest.warns(cache.CacheWarning, match="damaged"):
+            assert store.load(PAYLOAD, net()) is None
+    aside = list(tmp_path.glob("*.damaged-*"))
+    assert len(aside) == cache.MAX_QUARANTINED
+    kept = sorted(int(p.read_bytes().split()[1]) for p in aside)
+    assert kept == list(range(5, cache.MAX_QUARANTINED + 5))  # the newest are kept
+
+
+def test_stale_temporary_files_are_swept(tmp_path):
+    key = cache.key_of(PAYLOAD)
+    stale, fresh, other = tmp_path / f".{key}.abc.tmp", tmp_path / f".{key}.def.tmp", tmp_path / ".notes.tmp"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"partial")
+    old = 10**9 * 1000
+    os.utime(stale, ns=(old, old))
+    os.utime(other, ns=(old, old))
+    assert cache.ModelCache(tmp_path).save(OTHER, net(0), [0.1])
+    assert not stale.exists() and fresh.exists() and other.exists()  # only our own, only old ones
+
+
+# ------------------------------------------------------------------------------ the signing key
+
+def test_the_key_is_created_private_outside_the_cache(tmp_path, _key_outside):
+    assert not _key_outside.exists()
+    store = cache.ModelCache(tmp_path)
+    assert store.save(PAYLOAD, net(0), [0.1])
+    assert _key_outside.stat().st_mode & 0o777 == 0o600
+    assert len(cache.load_secret(_key_outside)) == 32 and cache.load_secret() == cache.load_secret(_key_outside)
+    assert not any("key" in p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match="outside the cache folder"):
+        cache.ModelCache(tmp_path, key_path=tmp_path / "sub" / "cache.key")
+
+
+@pytest.mark.parametrize("problem", ["group_readable", "symlink", "garbage", "directory"])
+def test_an_untrustworthy_key_turns_the_cache_off_with_a_warning(tmp_path, _key_outside, problem):
+    cache.ModelCache(tmp_path / "c").save(PAYLOAD, net(0), [0.1])  # a good entry under the good key
+    if problem == "group_readable":
+        _key_outside.chmod(0o640)
+    elif problem == "symlink":
+        real = _key_outside.with_name("real.key")
+        _key_outside.rename(real)
+        _key_outside.symlink_to(real)
+    elif problem == "garbage":
+        _key_outside.write_text("not hex\n")
+    else:
+        _key_outside.unlink()
+        _key_outside.mkdir()
+    store = cache.ModelCache(tmp_path / "c")
+    with pytest.warns(cache.CacheWarning, match="cannot use the model cache key"):
+        assert store.load(PAYLOAD, net(3)) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.save(OTHER, net(1), [0.1]) is False  # off for the run, warned once
+    assert len(list((tmp_path / "c").glob("*.pt"))) == 1  # nothing moved aside or written
+
+
+def test_an_entry_signed_with_another_key_is_a_miss_then_replaced(tmp_path, monkeypatch):
+    cache.ModelCache(tmp_path).save(PAYLOAD, net(1), [0.9])  # written by "another user"
+    monkeypatch.setenv(cache.KEY_ENV, str(tmp_path.parent / f"{tmp_path.name}-second.key"))
+    store = cache.ModelCache(tmp_path)
+    with pytest.warns(cache.CacheWarning, match="signed with another key"):
+        assert store.load(PAYLOAD, net(3)) is None
+    assert list(tmp_path.glob("*.damaged-*")) == []  # not ours to move aside
+    assert store.save(PAYLOAD, net(0), [0.1])
+    model = net(3)
+    assert store.load(PAYLOAD, model) == [0.1] and same(model, net(0))

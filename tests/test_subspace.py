@@ -126,3 +126,81 @@ def test_certificate_search_rows_are_the_decoded_networks_with_their_bounds(tiny
         assert r["occam"] == bounds.occam_bound(r["train_err"], r["bits"], x.shape[0], 0.05)
         word = subspace.encode_description(values.numpy(), quantized=r["K"] != "float32")
         assert len(word) == r["bits"]
+
+
+# --------------------------------------------- hostile inputs: refused before training, naming the argument
+
+NUMBER_FAULTS = [(float("inf"), ValueError), (float("nan"), ValueError), (-0.1, ValueError), (0, ValueError),
+                 (True, TypeError), ("0.1", TypeError), (None, TypeError)]
+INT_FAULTS = [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("5", TypeError),
+              (None, TypeError)]
+SEED_FAULTS = [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("0", TypeError), (None, TypeError)]
+
+
+def _calls(space, x, y):
+    return {"fit_subspace": lambda **kw: subspace.fit_subspace(space, x, y, epochs=1, **kw),
+            "quantize_coordinates": lambda **kw: subspace.quantize_coordinates(space, torch.zeros(5), 2, x, y,
+                                                                               epochs=1, **kw)}
+
+
+@pytest.mark.parametrize("entry", ["fit_subspace", "quantize_coordinates"])
+@pytest.mark.parametrize("arg, value, exc", [("lr", v, e) for v, e in NUMBER_FAULTS]
+                         + [("batch_size", v, e) for v, e in INT_FAULTS]
+                         + [("seed", v, e) for v, e in SEED_FAULTS], ids=repr)
+def test_hyper_parameters_are_checked_naming_them(tiny, entry, arg, value, exc):
+    model, x, y = tiny
+    space = subspace.Subspace.build(model, 5)
+    with pytest.raises(exc, match=arg):
+        _calls(space, x, y)[entry](**{arg: value})
+
+
+def _bad_data(x, y):
+    nan_x = x.clone()
+    nan_x[3, 2] = float("nan")
+    inf_x = x.clone()
+    inf_x[0, 0] = float("inf")
+    return {"nan x": (nan_x, y, ValueError, "x"), "inf x": (inf_x, y, ValueError, "x"),
+            "integer x": (x.long(), y, ValueError, "x"), "wrong width": (x[:, :7], y, ValueError, "x"),
+            "numpy x": (x.numpy(), y, TypeError, "x"), "list y": (x, y.tolist(), TypeError, "y"),
+            "float y": (x, y.float(), TypeError, "y"), "label too big": (x, y + 3, ValueError, "y"),
+            "negative label": (x, y - 1, ValueError, "y"), "2-D y": (x, y[:, None], ValueError, "y"),
+            "short y": (x, y[:10], ValueError, "x and y"), "empty": (x[:0], y[:0], ValueError, "x and y")}
+
+
+@pytest.mark.parametrize("case", list(_bad_data(torch.zeros(4, 20), torch.zeros(4, dtype=torch.long))))
+def test_bad_data_is_refused_before_training(tiny, case, monkeypatch):
+    model, x, y = tiny
+    bx, by, exc, name = _bad_data(x, y)[case]
+    space = subspace.Subspace.build(model, 5)
+    monkeypatch.setattr(torch.optim, "Adam", lambda *a, **k: pytest.fail("trained before checking"))
+    u = torch.zeros(5)
+    for call in (lambda: subspace.fit_subspace(space, bx, by), lambda: space.error(u, bx, by),
+                 lambda: subspace.quantize_coordinates(space, u, 2, bx, by, epochs=1)):
+        with pytest.raises(exc, match=name):
+            call()
+
+
+@pytest.mark.parametrize("u, exc", [(torch.tensor([0.0, float("nan"), 0, 0, 0]), ValueError),
+                                    (torch.tensor([0.0, float("inf"), 0, 0, 0]), ValueError),
+                                    (torch.zeros(5, dtype=torch.bool), TypeError),
+                                    (torch.zeros(5, dtype=torch.complex64), TypeError),
+                                    (np.zeros(5), ValueError), (torch.zeros(5, 1), ValueError)], ids=str)
+def test_bad_coordinates_are_refused(tiny, u, exc):
+    model, x, y = tiny
+    space = subspace.Subspace.build(model, 5)
+    for call in (lambda: space.weights(u), lambda: space.error(u, x, y), lambda: space.materialize(u),
+                 lambda: subspace.quantize_coordinates(space, u, 2, x, y, epochs=0)):
+        with pytest.raises(exc, match="u must"):
+            call()
+
+
+def test_coordinates_beyond_float16_are_refused(tiny):
+    model, x, y = tiny
+    space = subspace.Subspace.build(model, 5)
+    with pytest.raises(ValueError, match="u must lie within"):
+        subspace.quantize_coordinates(space, torch.tensor([0.0, 7e4, 0, 0, 0]), 2, x, y, epochs=0)
+    with pytest.raises(TypeError, match="code"):
+        subspace.description_bits(5, 12)
+    for bad, exc in ((0, ValueError), (2.0, TypeError), (True, TypeError)):
+        with pytest.raises(exc, match="m"):
+            subspace.Subspace.build(model, bad)

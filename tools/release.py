@@ -34,7 +34,42 @@ CHANGELOG = ROOT / "CHANGELOG.md"
 CITATION = ROOT / "CITATION.cff"
 # Chapters that train a network: Colab opens them on a GPU runtime.
 GPU_CHAPTERS = ("ch01", "ch07", "ch08", "ch09", "ch10")
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+# ASCII digits only (``\d`` also matches other scripts' digits), no leading zeros, matched with fullmatch:
+# ``$`` would let a trailing newline through, which then breaks the ``__version__`` line of the package.
+SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", re.ASCII)
+
+
+class ReleaseError(ValueError):
+    """A release that cannot go ahead; raised before any file is changed."""
+
+
+def check_version(new) -> str:
+    """``new`` if it is a plain ``X.Y.Z`` version (ASCII digits, no leading zeros, nothing around it)."""
+    if not isinstance(new, str):
+        raise TypeError(f"VERSION must be a string like 1.2.3, got {new!r} ({type(new).__name__})")
+    if not SEMVER.fullmatch(new):
+        raise ReleaseError(f"VERSION must look like 1.2.3 (ASCII digits, no leading zeros, nothing else), "
+                           f"got {new!r}")
+    return new
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def check_repository(ref: str) -> None:
+    """Refuse (before anything changes) a tag ``ref`` that exists already or a working tree with changes."""
+    inside = _git("rev-parse", "--is-inside-work-tree")
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise ReleaseError(f"{ROOT} is not a git working tree: cannot commit and tag a release")
+    if _git("rev-parse", "-q", "--verify", f"refs/tags/{ref}").returncode == 0:
+        raise ReleaseError(f"the tag {ref} exists already: choose a new version (nothing was changed)")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    if status.returncode != 0:
+        raise ReleaseError(f"git status failed: {status.stderr.strip()}")
+    if status.stdout.strip():
+        raise ReleaseError("the working tree has uncommitted changes; commit or stash them first (nothing was "
+                           "changed):\n" + status.stdout.rstrip())
 
 
 def wants_gpu(path: pathlib.Path) -> bool:
@@ -112,10 +147,10 @@ def update_citation(new: str, date: str) -> None:
 
 def release(new: str, *, tag: bool = True, date: str | None = None) -> str:
     """Set the version, stamp every notebook, date the changelog and CITATION.cff, commit and tag ``v<new>``."""
-    if not SEMVER.match(new):
-        raise ValueError(f"VERSION must look like 1.2.3, got {new!r}")
+    ref = f"v{check_version(new)}"
+    if tag:
+        check_repository(ref)
     date = date or datetime.date.today().isoformat()
-    ref = f"v{new}"
     set_version(new)
     stamp(book_notebooks(), ref)
     update_changelog(new, date)
@@ -147,7 +182,11 @@ def main(argv=None) -> int:
         print("\n".join(problems) or f"every notebook is stamped for v{version()}")
         return 1 if problems else 0
     else:
-        print(f"released {release(args.version, tag=not args.no_tag)}")
+        try:
+            print(f"released {release(args.version, tag=not args.no_tag)}")
+        except (ReleaseError, TypeError) as exc:
+            print(f"release: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

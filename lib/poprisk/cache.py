@@ -1,8 +1,9 @@
-"""On-disk cache of trained networks that never serves a wrong model (chapter 9; used by
+"""On-disk cache of trained networks that never serves a model it did not write itself (chapter 9; used by
 :func:`poprisk.experiments.train_models`).
 
-An entry is one file ``<key>.pt`` (``torch.save`` of plain tensors and strings, read with
-``weights_only=True``) holding
+An entry is one file ``<key>.pt``: a header (:data:`MAGIC`, the 8-byte id of the signing key, and an
+HMAC-SHA256 tag) followed by the ``torch.save`` bytes of plain tensors and strings, read with
+``weights_only=True``. The body holds
 
 * ``format`` and ``version`` of this layout;
 * ``key`` — the SHA-256 (first 24 hex digits) of ``payload``;
@@ -10,39 +11,68 @@ An entry is one file ``<key>.pt`` (``torch.save`` of plain tensors and strings, 
   the seed, a hash of the exact training tensors, the hash of the library's source (:func:`code_fingerprint`),
   the torch version, the device type, the dtype and the number of CPU threads training ran with (these change
   the floating-point reductions, hence the weights);
-* ``config`` — the full configuration of the run that wrote it (for a person reading the file; not verified);
+* ``config`` — the full configuration of the run that wrote it (for a person reading the file);
 * ``state_dict``, ``checksum`` (SHA-256 over every tensor's name, dtype, shape and bytes) and ``history``.
 
-:meth:`ModelCache.load` serves an entry only if the file parses, every field is present, ``key`` equals the
-file name's key *and* the hash of ``payload``, ``payload`` equals the one asked for, the checksum matches,
-every tensor is finite and has the name, shape and dtype of the model's own state, and the history is a list
-of finite numbers. Anything else — truncated, empty or garbage files, a checkpoint copied over another key,
-NaN weights, wrong shapes, missing fields — is *damaged*: it is reported with its path in a
-:class:`CacheWarning`, moved aside to ``<key>.pt.damaged-<time>`` (kept for inspection, never read again) and
-the caller retrains. Writes go to a temporary file in the same folder, are flushed to disk and renamed over
-the entry (``os.replace`` is atomic), so a reader never sees a half-written file and concurrent writers of one
-key simply leave one complete copy. A folder that cannot be written warns once and the run continues with the
-networks in memory: finished work is never lost to a full disk or a read-only folder.
+**Authenticity.** The tag is an HMAC-SHA256, under a per-user secret, of the header, the entry's key and the
+whole body. The secret lives *outside* the cache folder (``$POPRISK_CACHE_KEY``, default
+``~/.config/poprisk/cache.key``, created on first use with mode 0600; a key file that other users can read,
+that another user owns or that is a symbolic link is refused, and a key path inside the cache folder is an
+error). Someone who can write the cache folder but cannot read the key file therefore cannot make the cache
+serve weights of their choosing: an altered entry — even one whose plain checksum was recomputed — fails the
+tag, is reported and moved aside, and the network is retrained. The tag is checked before the body is parsed.
+An entry signed with another key (another user's, or a key that was replaced) is never served and is
+overwritten by the retrained network. What this does not protect against: someone who can read your key file
+(your own account, root), and deletion of entries (that only costs a retrain).
+
+:meth:`ModelCache.load` serves an entry only if the tag verifies, the body parses, every field is present,
+``key`` equals the file name's key *and* the hash of ``payload``, ``payload`` equals the one asked for, the
+checksum matches, every tensor is finite and has the name, shape and dtype of the model's own state, and the
+history is a list of finite numbers. Anything else is *damaged*: it is reported with its path in a
+:class:`CacheWarning`, moved aside to ``<key>.pt.damaged-<time>`` (the newest :data:`MAX_QUARANTINED` are
+kept for inspection, older ones deleted; never read again) and the caller retrains.
+
+**Writes.** The entry is serialised in memory, then written with ``os.write`` to a temporary file in the same
+folder, flushed to disk and renamed over the entry (``os.replace`` is atomic), so a reader never sees a
+half-written file and concurrent writers of one key leave one complete copy. Every failure of the write —
+full disk, read-only folder, a file in the way, a key that cannot be created — is a :class:`CacheWarning`
+(once per :class:`ModelCache`), never an exception: :meth:`ModelCache.save` returns ``False``, the temporary
+file is removed, and the caller keeps its networks in memory. Finished work is never lost to the disk.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
+import hmac
+import io
 import json
 import math
 import os
 import pathlib
+import re
+import secrets
+import stat
 import tempfile
 import time
 import warnings
 
 import torch
 
-__all__ = ["CacheWarning", "ModelCache", "code_fingerprint", "default_cache_dir", "key_of", "state_checksum"]
+__all__ = ["CacheWarning", "ModelCache", "code_fingerprint", "default_cache_dir", "default_key_path", "key_of",
+           "load_secret", "state_checksum"]
 
 FORMAT = "poprisk-model-cache"
-VERSION = 2
+VERSION = 3
+#: first bytes of every entry file; then the signing key's id and the HMAC tag
+MAGIC = b"poprisk-cache-3\n"
+_ID_BYTES, _TAG_BYTES = 8, 32
+#: how many damaged entries are kept (moved aside) per folder; older ones are deleted
+MAX_QUARANTINED = 8
+#: a temporary file this old was left by a writer that died (a live write takes seconds): removed
+STALE_TMP_SECONDS = 3600
+KEY_ENV = "POPRISK_CACHE_KEY"
 _FIELDS = ("format", "version", "key", "payload", "config", "state_dict", "checksum", "history")
 
 
@@ -54,9 +84,126 @@ class DamagedEntry(Exception):
     """Why a cache file cannot be served (internal: turned into a :class:`CacheWarning`)."""
 
 
+class _ForeignEntry(Exception):
+    """The entry is signed with another key: not served, not quarantined (it may be another user's)."""
+
+
+def as_folder(value, name: str) -> pathlib.Path:
+    """``value`` (``str`` or ``os.PathLike``, not empty) as a path with ``~`` expanded."""
+    if isinstance(value, (bytes, bool)) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder path (str or os.PathLike), got {value!r} "
+                        f"({type(value).__name__})")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text.strip() or "\0" in text:
+        raise ValueError(f"{name} must be a non-empty path without NUL characters, got {value!r}")
+    return pathlib.Path(text).expanduser()
+
+
 def default_cache_dir() -> pathlib.Path:
-    """``$POPRISK_CACHE`` if set, else ``~/.cache/poprisk``."""
-    return pathlib.Path(os.environ.get("POPRISK_CACHE") or pathlib.Path.home() / ".cache" / "poprisk")
+    """``$POPRISK_CACHE`` if set, else ``~/.cache/poprisk`` (``~`` expanded)."""
+    raw = os.environ.get("POPRISK_CACHE")
+    return as_folder(raw, "POPRISK_CACHE") if raw else pathlib.Path.home() / ".cache" / "poprisk"
+
+
+def default_key_path() -> pathlib.Path:
+    """Where the secret that signs cache entries lives: ``$POPRISK_CACHE_KEY`` if set, else
+    ``$XDG_CONFIG_HOME/poprisk/cache.key`` (default ``~/.config/poprisk/cache.key``)."""
+    raw = os.environ.get(KEY_ENV)
+    if raw:
+        return as_folder(raw, KEY_ENV)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(pathlib.Path.home() / ".config")
+    return as_folder(base, "XDG_CONFIG_HOME") / "poprisk" / "cache.key"
+
+
+class InsecureKey(OSError):
+    """The key file exists but cannot be trusted (readable by others, another owner, not 64 hex digits)."""
+
+
+def _read_secret(path: pathlib.Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # a planted symlink fails (ELOOP)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InsecureKey(f"the cache key {path} is not a regular file")
+        if os.name == "posix":
+            if info.st_uid != os.geteuid():
+                raise InsecureKey(f"the cache key {path} belongs to another user (uid {info.st_uid})")
+            if info.st_mode & 0o077:
+                raise InsecureKey(f"the cache key {path} is accessible to other users (mode "
+                                  f"{stat.S_IMODE(info.st_mode):o}); run chmod 600 on it")
+        raw = os.read(fd, 256).strip()
+    finally:
+        os.close(fd)
+    if not re.fullmatch(rb"[0-9a-f]{64}", raw):
+        raise InsecureKey(f"the cache key {path} does not hold 64 hexadecimal digits")
+    return bytes.fromhex(raw.decode())
+
+
+def load_secret(path=None) -> bytes:
+    """The 32-byte secret that signs this user's cache entries, read from ``path`` (default
+    :func:`default_key_path`), created there (mode 0600, from :mod:`secrets`) if it does not exist.
+
+    Raises ``OSError`` when the file cannot be read or created, or :class:`InsecureKey` when it exists but
+    others could know it. Two processes creating it at once agree: the key is written to a temporary file and
+    hard-linked into place, which never overwrites an existing key.
+    """
+    path = default_key_path() if path is None else as_folder(path, "key_path")
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=".cache.key.", dir=path.parent)  # mode 0600
+    try:
+        try:
+            _write_all(fd, secrets.token_hex(32).encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race: use its key
+            pass
+    finally:
+        os.unlink(tmp)
+    return _read_secret(path)
+
+
+def _key_id(secret: bytes) -> bytes:
+    return hashlib.sha256(b"poprisk-cache-key-id\0" + secret).digest()[:_ID_BYTES]
+
+
+def _tag(secret: bytes, key: str, body: bytes) -> bytes:
+    message = MAGIC + _key_id(secret) + key.encode() + b"\0" + body
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def sign(secret: bytes, key: str, body: bytes) -> bytes:
+    """The file contents of the entry ``key`` whose ``torch.save`` bytes are ``body``."""
+    return MAGIC + _key_id(secret) + _tag(secret, key, body) + body
+
+
+def _open_signed(data: bytes, *, secret: bytes, key: str) -> bytes:
+    """The body of a signed entry file, or :class:`DamagedEntry` / :class:`_ForeignEntry`."""
+    head = len(MAGIC) + _ID_BYTES + _TAG_BYTES
+    if len(data) < head or not data.startswith(MAGIC):
+        raise DamagedEntry(f"not a signed poprisk cache file of version {VERSION} (no valid header)")
+    key_id, tag, body = data[len(MAGIC):len(MAGIC) + _ID_BYTES], data[len(MAGIC) + _ID_BYTES:head], data[head:]
+    if key_id != _key_id(secret):
+        raise _ForeignEntry
+    if not hmac.compare_digest(tag, _tag(secret, key, body)):
+        raise DamagedEntry("its signature does not verify: the file was altered after it was written "
+                           "(tampered with or corrupted)")
+    return body
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(errno.EIO, "the write made no progress")
+        view = view[n:]
 
 
 def code_fingerprint(package_dir: str | None = None) -> str:
@@ -83,14 +230,14 @@ def _loaded_code_fingerprint() -> str:
     return code_fingerprint(str(pathlib.Path(__file__).parent))
 
 
-def canonical_json(payload: dict) -> str:
+def canonical_json(payload: dict, name: str = "payload") -> str:
     """``payload`` as sorted, compact JSON; refuses values JSON cannot represent exactly."""
     if not isinstance(payload, dict):
-        raise TypeError(f"a cache payload must be a dict, got {type(payload).__name__}")
+        raise TypeError(f"{name} must be a dict (a cache payload), got {type(payload).__name__}")
     try:
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"cache payload must be plain JSON (str, int, finite float, bool, None, lists, "
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{name} must be plain JSON (str, int, finite float, bool, None, lists, "
                          f"dicts): {exc}") from exc
 
 
@@ -162,18 +309,37 @@ def _check_model(model) -> None:
 
 
 class ModelCache:
-    """The trained-network cache in ``folder`` (``None``: disabled — nothing is read or written).
+    """The trained-network cache in ``folder`` (``None``: disabled — nothing is read or written), its entries
+    signed with the secret in ``key_path`` (default :func:`default_key_path`, which must lie outside
+    ``folder``).
 
     One instance per run: it remembers whether it has already warned that the folder cannot be written.
     """
 
-    def __init__(self, folder):
-        self.folder = None if folder is None else pathlib.Path(folder)
+    def __init__(self, folder, *, key_path=None):
+        self.folder = None if folder is None else as_folder(folder, "cache_dir")
+        self.key_path = default_key_path() if key_path is None else as_folder(key_path, "key_path")
+        if self.folder is not None and self.key_path.resolve().is_relative_to(self.folder.resolve()):
+            raise ValueError(f"the cache key {self.key_path} must lie outside the cache folder {self.folder} "
+                             f"(set {KEY_ENV} to a file elsewhere): whoever can write the cache could read it")
         self.writable = self.folder is not None
-        self._warned = self._warned_read = False
+        self._secret = None
+        self._warned = self._warned_read = self._warned_foreign = False
 
     def path(self, key: str) -> pathlib.Path:
         return self.folder / f"{key}.pt"
+
+    def _get_secret(self):
+        """The signing secret, or ``None`` (warned once; the cache is then off) when it cannot be had."""
+        if self._secret is None and self.folder is not None:
+            try:
+                self._secret = load_secret(self.key_path)
+            except OSError as exc:
+                self.folder, self.writable = None, False
+                warnings.warn(f"cannot use the model cache key {self.key_path}: {exc}; the model cache is "
+                              "off for this run and its networks stay in memory only", CacheWarning,
+                              stacklevel=4)
+        return self._secret
 
     def load(self, payload: dict, model: torch.nn.Module):
         """Load the entry for ``payload`` into ``model`` and return its history, or ``None`` on a miss.
@@ -188,6 +354,7 @@ class ModelCache:
         path = self.path(key)
         try:
             before = path.stat()
+            data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):  # a miss (a file in the folder's place: no entry)
             return None
         except OSError as exc:
@@ -196,13 +363,23 @@ class ModelCache:
                 warnings.warn(f"cannot read the model cache entry {path}: {exc}; retraining", CacheWarning,
                               stacklevel=3)
             return None
+        secret = self._get_secret()
+        if secret is None:
+            return None
         reference = {k: v.detach() for k, v in model.state_dict().items()}
         try:
+            body = _open_signed(data, secret=secret, key=key)
             try:
-                entry = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:  # truncated, empty, garbage: whatever torch/pickle/zip raise
+                entry = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+            except Exception as exc:  # whatever torch/pickle/zip raise on a body we signed but cannot parse
                 raise DamagedEntry(f"unreadable ({type(exc).__name__}: {exc})") from exc
             state, history = _verify(entry, key=key, payload_json=payload_json, reference=reference)
+        except _ForeignEntry:
+            if not self._warned_foreign:
+                self._warned_foreign = True
+                warnings.warn(f"model cache entry {path} is signed with another key than {self.key_path}; "
+                              "not served, retraining (the new network replaces it)", CacheWarning, stacklevel=3)
+            return None
         except DamagedEntry as why:
             self._quarantine(path, before, str(why))
             return None
@@ -210,7 +387,8 @@ class ModelCache:
         return history
 
     def _quarantine(self, path: pathlib.Path, before: os.stat_result, why: str) -> None:
-        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-"
+                                f"{secrets.token_hex(3)}")  # two in one second keep distinct names
         try:
             now = path.stat()
             # another process may already have replaced the damaged file by a good one: leave that one alone
@@ -223,48 +401,84 @@ class ModelCache:
             where = "already moved by another process"
         except OSError as exc:
             where = f"could not be moved aside ({exc})"
+        self._prune_quarantine()
         warnings.warn(f"damaged model cache entry {path}: {why}; {where}; retraining", CacheWarning,
                       stacklevel=4)
 
-    def save(self, payload: dict, model: torch.nn.Module, history, config: dict | None = None) -> bool:
-        """Write the entry for ``payload`` atomically; return whether it was written.
+    def _prune_quarantine(self) -> None:
+        """Delete all but the newest :data:`MAX_QUARANTINED` damaged entries (they would pile up forever)."""
+        try:
+            aside = sorted(((p.stat().st_mtime_ns, p.name, p) for p in self.folder.glob("*.pt.damaged-*")),
+                           reverse=True)
+            for *_, old in aside[MAX_QUARANTINED:]:
+                old.unlink()
+        except OSError:  # pruning is housekeeping: a folder we cannot tidy must not stop the run
+            pass
 
-        A folder that cannot be written (read-only, full, a file in the way) warns once per instance and
-        turns the cache off for writing; the caller keeps its network in memory.
+    def _sweep_stale_temporaries(self) -> None:
+        """Remove temporary files of writers that died (killed mid-write) more than an hour ago."""
+        cutoff = time.time() - STALE_TMP_SECONDS
+        try:
+            for p in self.folder.glob(".*.tmp"):
+                if re.fullmatch(r"\.[0-9a-f]{24}\..+\.tmp", p.name) and p.lstat().st_mtime < cutoff:
+                    p.unlink()
+        except OSError:
+            pass
+
+    def save(self, payload: dict, model: torch.nn.Module, history, config: dict | None = None) -> bool:
+        """Write the signed entry for ``payload`` atomically; return whether it was written.
+
+        Never raises because of the disk: a folder that cannot be written (read-only, full, a file in the
+        way) or a key that cannot be had warns once per instance and turns the cache off for writing; the
+        temporary file is removed and the caller keeps its network in memory. Bad arguments (not a model, a
+        history that is not finite numbers, a payload or config that is not plain JSON) are errors.
         """
         _check_model(model)
         if isinstance(history, (str, bytes)) or not hasattr(history, "__iter__"):
             raise TypeError(f"history must be a list of numbers, got {type(history).__name__}")
-        history = [float(v) for v in history]
+        try:
+            history = [float(v) for v in history]
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"history must be a list of numbers ({exc})") from None
         if not all(math.isfinite(v) for v in history):
             raise ValueError("history must hold finite numbers")
         key = key_of(payload)
-        config_json = canonical_json(config or {})
+        config_json = canonical_json({} if config is None else config, "config")
         if not self.writable:
             return False
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        entry = {"format": FORMAT, "version": VERSION, "key": key, "payload": canonical_json(payload),
-                 "config": config_json, "state_dict": state,
-                 "checksum": state_checksum(state), "history": history}
+        secret = self._get_secret()
+        if secret is None:
+            return False
         tmp = None
         try:
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            entry = {"format": FORMAT, "version": VERSION, "key": key, "payload": canonical_json(payload),
+                     "config": config_json, "state_dict": state,
+                     "checksum": state_checksum(state), "history": history}
+            buffer = io.BytesIO()  # serialised in memory: the disk only ever sees os.write, hence OSError
+            torch.save(entry, buffer)
+            data = sign(secret, key, buffer.getvalue())
             self.folder.mkdir(parents=True, exist_ok=True)
+            self._sweep_stale_temporaries()
             fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.folder)
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(entry, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, self.path(key))
+            tmp = None
             return True
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # RuntimeError: torch's writer, should it ever fail
+            self.writable = False
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"cannot write the model cache in {self.folder}: {type(exc).__name__}: {exc}; "
+                              "the networks of this run stay in memory only", CacheWarning, stacklevel=3)
+            return False
+        finally:
             if tmp is not None:
                 try:
                     os.unlink(tmp)
                 except OSError:
                     pass
-            self.writable = False
-            if not self._warned:
-                self._warned = True
-                warnings.warn(f"cannot write the model cache in {self.folder}: {exc}; the networks of this "
-                              "run stay in memory only", CacheWarning, stacklevel=3)
-            return False

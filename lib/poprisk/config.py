@@ -22,17 +22,44 @@ import warnings
 import numpy as np
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
+_FALSE = {"0", "false", "no", "off"}
+#: more training threads than this is a typo, not a setting (and would oversubscribe every machine)
+MAX_THREADS_PER_CORE = 4
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """The switch ``name`` of the environment: one of ``1 true yes on`` / ``0 false no off`` (any case,
+    surrounding spaces ignored); unset or empty means ``default``. Anything else is a ``ValueError`` naming
+    the variable — a typo never silently picks a mode."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{name} must be one of {sorted(_TRUE)} or {sorted(_FALSE)} (or unset), got {raw!r}")
+
+
+def env_int(name: str, default: int, *, low: int, high: int) -> int:
+    """The integer ``name`` of the environment in ``[low, high]``: ASCII digits only (no sign, no ``1e3``,
+    no other scripts' digits), surrounding spaces ignored; unset or empty means ``default``."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{name} must be a whole number written with the digits 0-9, got {raw!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
+    return value
 
 
 def is_fast() -> bool:
-    """Whether ``POPRISK_FAST`` asks for the reduced (FAST) workload."""
-    raw = os.environ.get("POPRISK_FAST", "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"POPRISK_FAST must be one of {sorted(_TRUE | _FALSE)}, got {raw!r}")
+    """Whether ``POPRISK_FAST`` asks for the reduced (FAST) workload (:func:`env_flag`, default off)."""
+    return env_flag("POPRISK_FAST", False)
 
 
 def fast_or_full(fast, full):
@@ -59,13 +86,29 @@ def device(prefer: str | None = None, *, verbose: bool | None = None):
 
     if prefer is not None and not isinstance(prefer, (str, torch.device)):
         raise TypeError(f"prefer must be a device name such as 'cpu' or 'cuda', got {prefer!r}")
-    name = prefer or os.environ.get("POPRISK_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    if prefer is not None:
+        name, source = prefer, "device"
+    elif (os.environ.get("POPRISK_DEVICE") or "").strip():
+        name, source = os.environ["POPRISK_DEVICE"].strip(), "POPRISK_DEVICE"
+    else:
+        name, source = ("cuda" if torch.cuda.is_available() else "cpu"), "device"
+    if isinstance(name, str) and (not name.strip() or not name.isascii()):
+        raise ValueError(f"{source} must be a torch device name such as 'cpu', 'cuda' or 'cuda:0', got {name!r}")
     try:
         dev = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"device {name!r} is not a torch device name ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine")
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"{source}={name!r} is not a torch device name ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{source}={name!r} asks for CUDA, but CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{source}={name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{source}={name!r} asks for Apple's MPS, which is not available on this machine")
+    elif dev.type not in ("cpu", "meta"):
+        raise ValueError(f"{source}={name!r}: poprisk computes on 'cpu', 'cuda' or 'mps', not {dev.type!r}")
     verbose = in_colab() if verbose is None else verbose
     if verbose and str(dev) not in _ANNOUNCED:
         _ANNOUNCED.add(str(dev))
@@ -83,10 +126,7 @@ def train_threads() -> int:
     Fixed, not "all cores", so that the same seed gives the same network on every machine; it is part of
     the model cache key.
     """
-    raw = os.environ.get("POPRISK_THREADS", "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"POPRISK_THREADS must be a positive integer, got {raw!r}")
-    return int(raw)
+    return env_int("POPRISK_THREADS", 1, low=1, high=MAX_THREADS_PER_CORE * (os.cpu_count() or 1))
 
 
 @contextlib.contextmanager
@@ -126,11 +166,11 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def progress_enabled() -> bool:
-    """Whether long loops show a progress bar: on unless ``POPRISK_PROGRESS=0``.
+    """Whether long loops show a progress bar: ``POPRISK_PROGRESS`` (:func:`env_flag`, default on).
 
     ``make execute`` turns bars off so that stored notebook outputs hold results, not bar redraws.
     """
-    return os.environ.get("POPRISK_PROGRESS", "1").strip().lower() not in _FALSE
+    return env_flag("POPRISK_PROGRESS", True)
 
 
 def progress_bar(iterable=None, **kwargs):

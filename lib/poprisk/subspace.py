@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from poprisk import bounds, quantize
+from poprisk import bounds, checks, quantize
 
 __all__ = [
     "QuantizedCoordinates",
@@ -54,18 +54,18 @@ VALUE_BITS = 16
 
 
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return checks.integer(value, name, low=1)
+
+
+#: the largest finite float16: a coordinate beyond it has no float16 codebook value
+FLOAT16_MAX = 65504.0
 
 
 def sparse_projection(d: int, m: int, seed: int) -> torch.Tensor:
     """A ``(d, m)`` float32 sparse CSR matrix: column ``j`` has ``⌈√d⌉`` entries ``±1`` at rows drawn
     uniformly (with replacement; repeats add up) from a generator seeded with ``seed``, divided by the
     column's norm. A pure function of ``(d, m, seed)``."""
-    d, m = _positive_int(d, "d"), _positive_int(m, "m")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    d, m, seed = _positive_int(d, "d"), _positive_int(m, "m"), checks.seed(seed)
     rng = np.random.default_rng(int(seed))
     t = math.isqrt(d - 1) + 1 if d > 1 else 1
     rows = rng.integers(0, d, size=m * t)
@@ -100,6 +100,9 @@ class Subspace:
         ``model`` to fix ``w₀``). The model is copied, put in eval mode and never trained."""
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        m, seed = _positive_int(m, "m"), checks.seed(seed)
+        if not any(True for _ in model.parameters()):
+            raise ValueError("model has no parameters: there is no subspace to train")
         template = copy.deepcopy(model).cpu().eval()
         w0 = torch.cat([p.detach().float().reshape(-1) for p in template.parameters()])
         return cls(template, w0, sparse_projection(w0.numel(), m, seed), int(seed))
@@ -113,7 +116,37 @@ class Subspace:
         if not isinstance(u, torch.Tensor) or u.shape != (self.dim,):
             raise ValueError(f"u must be a tensor of shape ({self.dim},), got "
                              f"{getattr(u, 'shape', type(u).__name__)}")
+        if not (u.is_floating_point() or u.dtype in (torch.int8, torch.int16, torch.int32, torch.int64)):
+            raise TypeError(f"u must hold real numbers, got dtype {u.dtype}")
+        if not torch.isfinite(u.float()).all():
+            raise ValueError("u must be finite (it holds nan or inf, or values beyond float32)")
         return u.float()
+
+    def check_data(self, x, y=None) -> None:
+        """Refuse, naming the argument, ``x`` that is not a finite real tensor the network accepts, and
+        labels ``y`` that are not integer class indices of the network's outputs (one per row of ``x``)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if y is not None and not isinstance(y, torch.Tensor):
+            raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+        if x.ndim == 0 or x.shape[0] == 0 or (y is not None and (y.ndim != 1 or y.shape[0] != x.shape[0])):
+            raise ValueError(f"x and y must be tensors with the same, non-zero number of rows (y 1-D), got "
+                             f"x {tuple(x.shape)} and y {None if y is None else tuple(y.shape)}")
+        if not x.is_floating_point() or not torch.isfinite(x.float()).all():
+            raise ValueError(f"x must be a finite floating-point tensor, got dtype {x.dtype}"
+                             + ("" if not x.is_floating_point() else " with nan or inf values"))
+        try:
+            with torch.no_grad():
+                classes = self.forward(torch.zeros(self.dim), x[:1].cpu().float()).shape[-1]
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"x of shape {tuple(x.shape)} does not fit the network ({exc})") from None
+        if y is None:
+            return
+        if y.dtype not in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
+            raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= classes):
+            raise ValueError(f"y must be class labels in [0, {classes - 1}] (the network has {classes} "
+                             f"outputs), got values in [{int(y.min())}, {int(y.max())}]")
 
     def weights(self, u: torch.Tensor) -> torch.Tensor:
         """The flat parameter vector ``w₀ + A u`` (differentiable in ``u``)."""
@@ -133,22 +166,18 @@ class Subspace:
     @torch.no_grad()
     def error(self, u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
         """The 0–1 error (fraction of misclassified rows) of the network ``w₀ + A u`` on ``(x, y)``."""
-        _check_xy(x, y)
+        self._check(u)
+        self.check_data(x, y)
         return float((self.forward(u, x.cpu().float()).argmax(1) != y.cpu()).double().mean())
 
     def materialize(self, u: torch.Tensor) -> nn.Module:
         """An ordinary module (eval mode, CPU) holding the parameters ``w₀ + A u``."""
+        self._check(u)
         model = copy.deepcopy(self.template)
         with torch.no_grad():
             for name, value in self._params(self.weights(u.detach())).items():
                 model.get_parameter(name).copy_(value)
         return model.eval()
-
-
-def _check_xy(x, y):
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.shape[0] != y.shape[0] \
-            or x.shape[0] == 0:
-        raise ValueError("x and y must be tensors with the same, non-zero number of rows")
 
 
 def fit_subspace(space: Subspace, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 30,
@@ -157,10 +186,9 @@ def fit_subspace(space: Subspace, x: torch.Tensor, y: torch.Tensor, *, epochs: i
     shuffling with a generator seeded by ``seed``. Returns ``u`` and the per-epoch mean training loss."""
     if not isinstance(space, Subspace):
         raise TypeError(f"space must be a Subspace, got {type(space).__name__}")
-    _check_xy(x, y)
     epochs, batch_size = _positive_int(epochs, "epochs"), _positive_int(batch_size, "batch_size")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    lr, seed = checks.real(lr, "lr", low=0.0, low_open=True), checks.seed(seed)
+    space.check_data(x, y)
     x, y = x.cpu().float(), y.cpu()
     u = torch.zeros(space.dim, requires_grad=True)
     opt = torch.optim.Adam([u], lr=lr)
@@ -202,6 +230,8 @@ def description_bits(m: int, code: bounds.CodeLength) -> int:
     counts, labels). The architecture, ``w₀`` and the projection are fixed by seeds chosen before the data,
     so they cost nothing. The flag makes the union with :func:`raw_bits`'s code one prefix code (chapter
     10's search takes the best network of both kinds)."""
+    if not isinstance(code, bounds.CodeLength):
+        raise TypeError(f"code must be a bounds.CodeLength, got {type(code).__name__}")
     return 1 + bounds.elias_gamma_bits(_positive_int(m, "m")) + code.total
 
 
@@ -253,10 +283,14 @@ def quantize_coordinates(space: Subspace, u: torch.Tensor, k: int, x: torch.Tens
     if not isinstance(space, Subspace):
         raise TypeError(f"space must be a Subspace, got {type(space).__name__}")
     u = space._check(u).detach()
+    if u.abs().max() > FLOAT16_MAX:
+        raise ValueError(f"u must lie within ±{FLOAT16_MAX:g} (the float16 codebook), got |u| up to "
+                         f"{float(u.abs().max()):g}")
     k = _positive_int(k, "k")
-    _check_xy(x, y)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    epochs = checks.integer(epochs, "epochs", low=0)
+    lr, seed = checks.real(lr, "lr", low=0.0, low_open=True), checks.seed(seed)
+    batch_size = _positive_int(batch_size, "batch_size")
+    space.check_data(x, y)
     centers, _ = quantize.weighted_kmeans_1d(u.double().numpy(), None, k)
     if epochs:
         x, y = x.cpu().float(), y.cpu()
