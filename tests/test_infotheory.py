@@ -1,7 +1,6 @@
 """Tests of poprisk.infotheory: Gaussian R(D)/D(R), reverse water-filling, Blahut–Arimoto, MI bounds."""
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -198,17 +197,21 @@ def test_water_filling_rate_is_finite_beyond_the_float_range_of_ratios(spread):
     assert wf.rate == pytest.approx(expect, rel=1e-12)
 
 
-def test_water_filling_fast():
-    s = np.random.default_rng(2).gamma(0.5, size=10_000)
-    it.reverse_water_filling(s, rate=100.0)
-    best = min(_timed(lambda: it.reverse_water_filling(s, rate=100.0)) for _ in range(5))
-    assert best < 0.05  # the issue's target is 10 ms; leave room for a loaded CI machine
-
-
-def _timed(f):
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
+@pytest.mark.parametrize("d", [10_000, 1_000_000])
+@pytest.mark.parametrize("given", ["rate", "distortion"])
+def test_water_filling_is_linear_time(monkeypatch, d, given):
+    """O(d), counted in machine-independent units: a few passes over the variances (each pass is one
+    ``np.count_nonzero``) and a sort of a ~1,024-point sample only, never of all d variances. The speed itself
+    is measured against scipy's brentq in bench/infotheory.py."""
+    s = np.random.default_rng(2).gamma(0.5, size=d)
+    passes, sorted_sizes = [], []
+    count_nonzero, sort = np.count_nonzero, np.sort
+    monkeypatch.setattr(np, "count_nonzero", lambda *a, **k: passes.append(1) or count_nonzero(*a, **k))
+    monkeypatch.setattr(np, "sort", lambda a, *r, **k: sorted_sizes.append(np.size(a)) or sort(a, *r, **k))
+    kw = dict(rate=100.0) if given == "rate" else dict(distortion=0.25 * float(s.sum()))
+    it.reverse_water_filling(s, **kw)
+    assert 1 <= len(passes) <= 6  # measured 4-6; a per-component loop or bisection would need >= 30
+    assert sorted_sizes and max(sorted_sizes) <= 2048 < d
 
 
 def test_water_filling_edges():
@@ -295,19 +298,19 @@ def test_blahut_arimoto_binary_hamming():
         assert res.converged
 
 
-def test_blahut_arimoto_gaussian_matches_closed_form_and_is_fast():
+def test_blahut_arimoto_gaussian_matches_closed_form_in_few_iterations():
     x, p, dmat = _discretized_gaussian()
     var = float(p @ x**2)
     targets = np.geomspace(0.02, 0.8, 20)
-    t0 = time.perf_counter()
     res = it.blahut_arimoto(p, dmat, -1.0 / (2.0 * targets))  # the default tolerance, 1e-4 nats
-    elapsed = time.perf_counter() - t0
     err = np.abs(res.rate - it.gaussian_rd(var, res.distortion))
     assert err.max() < 1e-4
     assert res.converged.all()
     assert (res.rate >= it.gaussian_rd(var, res.distortion) - 1e-4).all()
     np.testing.assert_allclose(res.distortion, targets, rtol=1e-2)  # slope −1/(2D) lands near D
-    assert elapsed < 5.0  # the issue's target is 0.3 s on an idle machine; bench/infotheory.py measures it
+    # cost in machine-independent units: 291 iterations (one O(n^2) pass each) for the 20 slopes; the old
+    # certificate rule took ~10,000. The seconds are measured side by side in bench/infotheory.py.
+    assert 100 <= int(res.iterations.sum()) <= 400
 
 
 def test_blahut_arimoto_gap_rule_waits_for_the_certificate():

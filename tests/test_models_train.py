@@ -95,3 +95,32 @@ def test_sgd_uses_fused_kernel_and_matches_plain_sgd():
             opt.step()
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_fit_syncs_the_host_once_per_epoch_not_per_batch(monkeypatch):
+    """Every Tensor -> Python conversion (bool, item, float, int) is a host sync on a GPU; fit does one per
+    epoch (the divergence check and the epoch's mean loss), whatever the number of mini-batches."""
+    x, y = _toy()
+    net = models.MLP(8, (16,), 2, dropout=0.0)
+    syncs = []
+    for name in ("__bool__", "item", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _f=original, _n=name, **k: syncs.append(_n) or _f(self, *a, **k))
+    train._fit(net, x, y, 3, 5, 0.05, 0.9, 0.0, 0, False, "train", None, x.device)
+    assert x.shape[0] // 5 >= 10 and len(syncs) == 3, syncs
+
+
+def test_divergence_is_reported_in_the_epoch_it_happens():
+    x, y = _toy()
+    calls = []
+    batches = -(-x.shape[0] // 20)
+
+    def poison_in_epoch_two(xb, gen):  # the 3rd mini-batch of epoch 2 turns non-finite
+        calls.append(1)
+        return xb * float("nan") if len(calls) == batches + 3 else xb
+
+    net = models.MLP(8, (16,), 2, dropout=0.0)
+    with pytest.raises(ValueError, match=r"non-finite \(nan\) in epoch 2 .* diverged"):
+        train.fit(net, x, y, epochs=4, batch_size=20, lr=0.05, progress=False, transform=poison_in_epoch_two)
+    assert len(calls) == 2 * batches  # the rest of epoch 2 ran; epoch 3 did not start

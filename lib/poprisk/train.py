@@ -17,6 +17,7 @@ training uses the fixed number of CPU threads :func:`poprisk.config.train_thread
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -114,7 +115,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
     ``transform(batch, generator) -> batch``, if given, is applied to every mini-batch of inputs with the same
     seeded generator (data augmentation, e.g. :func:`poprisk.experiments.augment_images` in chapter 9).
     Dropout is seeded from ``seed`` too (see the module docstring), so two calls on copies of one model give
-    identical models. A loss that becomes non-finite stops training with a ``ValueError``.
+    identical models. A loss that becomes non-finite stops training with a ``ValueError`` at the end of that
+    epoch (the check costs one host sync per epoch).
     """
     dev = _check_model(model, "fit")
     _check_xy(x, y, "fit")
@@ -154,13 +156,17 @@ def _fit(model, x, y, epochs, batch_size, lr, momentum, weight_decay, seed, prog
             if transform is not None:
                 xb = transform(xb, gen)
             loss = loss_fn(model(xb), yb)
-            if not torch.isfinite(loss):
-                raise ValueError(f"fit: the training loss became {loss.item()} in epoch "
-                                 f"{len(history.epoch_loss) + 1} — training diverged (try a smaller lr)")
             loss.backward()
             opt.step()
             total += loss.detach() * yb.shape[0]
-        history.epoch_loss.append(total.item() / n)
+        # One host sync per epoch, not per mini-batch (on a GPU a per-step check serializes launch and
+        # execution). The losses are >= 0, so the epoch's sum is non-finite iff one of its losses was, and the
+        # epoch reported is the one a per-step check would stop in.
+        epoch_total = total.item()
+        if not math.isfinite(epoch_total):
+            raise ValueError(f"fit: the training loss became non-finite ({epoch_total}) in epoch "
+                             f"{len(history.epoch_loss) + 1} — training diverged (try a smaller lr)")
+        history.epoch_loss.append(epoch_total / n)
         bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4f}")
     model.eval()
     return history
