@@ -94,7 +94,8 @@ _ITERATIVE = ("kmeans", "hw_kmeans", "drhw", "drhw_linear")
 TRAINING_FIELDS = ("dataset", "n_test", "split_seed", "n_val", "n_train", "replace", "normalize", "model",
                    "model_kwargs", "epochs", "batch_size", "lr", "momentum", "weight_decay", "augment")
 #: Input shape of each data set (for the memory check at construction).
-_INPUT_SHAPES = {"mnist_sample": (784,), "digits": (64,), "mnist": (28, 28), "cifar10": (3, 32, 32)}
+_INPUT_SHAPES = {"mnist_sample": (784,), "digits": (64,), "fashion_mnist": (784,), "mnist": (28, 28),
+                 "cifar10": (3, 32, 32)}
 #: Share of this machine's memory that the exact quantizer's back-pointers may take.
 _MEMORY_SHARE = 0.8
 
