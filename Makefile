@@ -9,7 +9,7 @@ TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-reco
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
-        colab-env device-path gpu-check gpu-check-dry timings-fast
+        colab-env device-path gpu-check gpu-check-dry timings-fast fashion-mnist
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,16 +20,16 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 ## book: build the HTML site from the stored notebook outputs (no code is executed)
-book: $(STAMP)
+book: $(STAMP) fashion-mnist
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 ## test: unit tests, book checks, site build, real-browser check, and every notebook under nbval in FAST mode
-test: $(STAMP) chromium
+test: $(STAMP) chromium fashion-mnist
 	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest $(NBVAL) tests book
 
 ## execute: re-run notebooks top-to-bottom in full mode and store their outputs (NB=book/x.ipynb for one)
-execute: $(STAMP)
+execute: $(STAMP) fashion-mnist
 	$(BIN)/python tools/execute_notebooks.py $(NB)
 
 ## bench: every benchmark in bench/
@@ -99,6 +99,11 @@ pdf-check: pdf
 # The browser check drives Debian's Chromium (Playwright's own browser download would need the network).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Chapter 9b reads Fashion-MNIST offline from Debian's package (poprisk.data.load_dataset("fashion_mnist")).
+fashion-mnist:
+	@test -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
 
 clean:
 	rm -rf _build student

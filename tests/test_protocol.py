@@ -196,19 +196,44 @@ def test_settings_table_reads_dataclasses():
         protocol.settings_table({})
 
 
-def test_paired_verdict_names_the_lower_side():
+def test_paired_verdict_words_and_correction():
     frame, per = synthetic_sweep(n_seeds=5, shift=-0.1)
     v = protocol.paired_verdict(frame, per, "K-means − none", dict(experiment="quantize"),
                                 dict(experiment="baseline"))
-    assert v["raw: verdict"] == "first lower" and v["own T: verdict"] == "first lower"
+    assert v["raw: verdict"] == "better" and v["own T: verdict"] == "better"
     assert v["raw: mean"] == pytest.approx(-0.1, abs=0.01)
     same = protocol.paired_verdict(frame, per, "none − none", dict(experiment="baseline"),
                                    dict(experiment="baseline"))
-    assert same["raw: verdict"] == "no clear difference" and np.isnan(same["raw: p (adj.)"])
-    # a Bonferroni factor large enough removes the verdict
-    weak = protocol.paired_verdict(frame, per, "x", dict(experiment="quantize"), dict(experiment="baseline"),
-                                   n_tests=10**12)
-    assert weak["raw: verdict"] == "no clear difference"
+    assert same["raw: verdict"] == "equivalent"
+    # a shift of half the margin is equivalent, of twice the margin better
+    small, _ = synthetic_sweep(n_seeds=8, shift=-0.01)
+    assert protocol.paired_verdict(small, _, "x", dict(experiment="quantize"),
+                                   dict(experiment="baseline"))["raw: verdict"] == "equivalent"
+    big, pb = synthetic_sweep(n_seeds=8, shift=-0.04)
+    assert protocol.paired_verdict(big, pb, "x", dict(experiment="quantize"),
+                                   dict(experiment="baseline"))["raw: verdict"] == "better"
     with pytest.raises(ValueError, match="n_tests"):
         protocol.paired_verdict(frame, per, "x", dict(experiment="quantize"), dict(experiment="baseline"),
                                 n_tests=0)
+
+
+def test_verdict_table_corrects_for_the_number_of_comparisons():
+    frame, per = synthetic_sweep(n_seeds=6, shift=0.05)
+    one = protocol.verdict_table(frame, per, {"a": (dict(experiment="quantize"), None)}, kind="test_ce")
+    assert one.attrs["level"] == pytest.approx(0.9)
+    assert one["verdict"].iloc[0] == "worse" and one["difference (nats)"].iloc[0] == pytest.approx(0.05, abs=0.01)
+    many = protocol.verdict_table(frame, per, {str(i): (dict(experiment="quantize"), None) for i in range(10)},
+                                  kind="test_ce")
+    assert many.attrs["level"] == pytest.approx(0.99)
+    w1, w10 = one["hi"].iloc[0] - one["lo"].iloc[0], many["hi"].iloc[0] - many["lo"].iloc[0]
+    assert w10 > 1.2 * w1  # the corrected interval is wider
+    with pytest.raises(TypeError, match="pair"):
+        protocol.verdict_table(frame, per, {"a": dict(experiment="quantize")})
+
+
+def test_fill_formats_numbers_and_refuses_mismatches():
+    assert protocol.fill("{a} and {b}", a=-0.031234, b="K-means") == "−0.0312 and K-means"
+    with pytest.raises(ValueError, match="without a value"):
+        protocol.fill("{a} {b}", a=1.0)
+    with pytest.raises(ValueError, match="without a placeholder"):
+        protocol.fill("{a}", a=1.0, c=2)
