@@ -20,7 +20,7 @@ def frame(values):
 def test_differences_cover_the_six_aspects_of_the_issue():
     table = protocol.protocol_differences()
     assert list(table["aspect"]) == ["data", "preprocessing", "sample", "initialization", "importance",
-                                     "regularizer"]
+                                     "regularizer", "temperature"]
     assert list(table.columns) == ["aspect", "authors' code", "this book", "changes a conclusion?"]
     # nothing is claimed before a measurement is passed in
     verdicts = dict(zip(table["aspect"], table["changes a conclusion?"]))
