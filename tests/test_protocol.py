@@ -237,3 +237,32 @@ def test_fill_formats_numbers_and_refuses_mismatches():
         protocol.fill("{a} {b}", a=1.0)
     with pytest.raises(ValueError, match="without a placeholder"):
         protocol.fill("{a}", a=1.0, c=2)
+
+
+def test_seed_verdict_table_words_and_level():
+    rng = np.random.default_rng(0)
+    table = protocol.seed_verdict_table({"helps": -0.1 + rng.normal(0, 0.01, 5),
+                                         "same": rng.normal(0, 0.002, 5),
+                                         "hurts": 0.05 + rng.normal(0, 0.01, 5)})
+    assert list(table["verdict"]) == ["better", "equivalent", "worse"]
+    assert table.attrs["level"] == pytest.approx(1 - 0.1 / 3)
+    # a spread that puts the interval across both 0 and the margin decides nothing
+    wide = protocol.seed_verdict_table({"x": rng.normal(0, 0.05, 5)})
+    assert wide["verdict"].iloc[0] == "inconclusive"
+    with pytest.raises(ValueError, match="two seeds"):
+        protocol.seed_verdict_table({"x": [0.1]})
+
+
+def test_predictor_rows_four_predictors():
+    import torch
+
+    from poprisk import data
+
+    split = data.load_dataset("digits", n_test=200, seed=0).with_validation(100, seed=0)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 10))
+    rows, last = protocol.predictor_rows({"original": (net, 1.0), "copy": (net, 0.5)}, split)
+    assert [r["model"] for r in rows] == ["original", "original + T", "copy", "copy + T"]
+    assert rows[0]["T"] == 1.0 and rows[1]["test_acc"] == rows[0]["test_acc"]
+    assert rows[1]["test_ce"] <= rows[0]["test_ce"] + 0.05 and rows[2]["ratio"] == 0.5
+    assert set(last) == {"original", "original + T", "copy", "copy + T"}

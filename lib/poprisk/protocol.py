@@ -606,3 +606,54 @@ def robustness_conclusions(robust: pd.DataFrame, keys: Mapping[str, str]) -> dic
         out[key] = ("no: every verdict of the robustness table is the same" if not changed
                     else "yes — " + "; ".join(changed))
     return out
+
+
+# ---------------------------------------------------------------------------------------- chapter 1
+
+def predictor_rows(nets: Mapping[str, tuple], sample) -> tuple[list, dict]:
+    """Chapter 1's four predictors: for each ``name: (model, compression ratio)`` of ``nets``, the model as
+    it is (``name``) and divided by its temperature fitted on ``sample``'s validation set (``name + T``),
+    each with ``T``, training and test cross-entropy, test accuracy, test ECE and the ratio. Returns the rows
+    and ``{label: (scaled test logits, test labels)}`` (for the confidence tables and diagrams)."""
+    from poprisk import calibration, train
+
+    rows, last = [], {}
+    y = {s: getattr(sample, f"y_{s}").cpu() for s in ("train", "val", "test")}
+    for name, (model, ratio) in nets.items():
+        z = {s: train.predict(model, getattr(sample, f"x_{s}")) for s in ("train", "val", "test")}
+        fitted = calibration.fit_temperature(z["val"], y["val"])
+        for label, T in ((name, 1.0), (f"{name} + T", fitted)):
+            rows.append(dict(model=label, T=T, train_ce=calibration.cross_entropy(z["train"], y["train"], T),
+                             test_ce=calibration.cross_entropy(z["test"], y["test"], T),
+                             test_acc=float((z["test"].argmax(1) == y["test"]).float().mean()),
+                             test_ece=calibration.expected_calibration_error(z["test"] / T, y["test"]),
+                             ratio=float(ratio)))
+            last[label] = (z["test"] / T, y["test"])
+    return rows, last
+
+
+def seed_verdict_table(differences: Mapping[str, object], *, margin: float | None = None,
+                       alpha: float = 0.05) -> pd.DataFrame:
+    """Verdicts from per-seed differences only (chapter 1, which keeps no per-example losses): for each
+    ``label: values`` (one difference per seed, lower is better), the mean, the across-seed t-interval at level
+    ``1 − 2α/k`` (``k = len(differences)``, Bonferroni), the Holm-adjusted TOST p-value and the verdict of
+    :func:`poprisk.stats.verdict` against ``margin`` (default :data:`poprisk.stats.MARGIN`). These intervals
+    hold the test set fixed (module docstring of :mod:`poprisk.stats`)."""
+    from poprisk import stats
+
+    if not isinstance(differences, Mapping) or not differences:
+        raise ValueError("differences must be a non-empty mapping from a label to per-seed values")
+    margin = stats.MARGIN if margin is None else margin
+    level = stats.interval_level(alpha, len(differences))
+    rows, pvalues = [], []
+    for label, values in differences.items():
+        t = stats.t_interval(np.asarray(values, dtype=float), level)
+        if not np.isfinite(t["lo"]):
+            raise ValueError(f"differences[{label!r}] needs at least two seeds")
+        pvalues.append(stats.tost(values, margin)["p"])
+        rows.append({"comparison": label, "difference (nats)": t["mean"], "interval": interval_text(t["lo"], t["hi"]),
+                     "seeds": t["n"], "verdict": stats.verdict(t["lo"], t["hi"], margin)})
+    out = pd.DataFrame(rows)
+    out.insert(3, "TOST p (Holm)", stats.holm(pvalues))
+    out.attrs["level"] = level
+    return out
