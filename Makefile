@@ -11,11 +11,11 @@ TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-reco
 # `$(value ...)` with `:=` keeps make itself from expanding the text (VERSION='$(shell ...)' stays text).
 override VERSION := $(value VERSION)
 override NB := $(value NB)
-export VERSION NB
+export VERSION NB MUTATE_ARGS
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
-        colab-env device-path gpu-check gpu-check-dry timings-fast test-mutations
+        colab-env device-path gpu-check gpu-check-dry timings-fast test-mutations fashion-mnist
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,21 +26,21 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 ## book: build the HTML site from the stored notebook outputs (no code is executed)
-book: $(STAMP)
+book: $(STAMP) fashion-mnist
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 ## test: unit tests, book checks, site build, real-browser check, and every notebook under nbval in FAST mode
-test: $(STAMP) chromium
+test: $(STAMP) chromium fashion-mnist
 	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest $(NBVAL) tests book
 
 ## test-mutations: every break listed in tools/mutations/*.py must fail a unit test or a FAST check cell
 ## (not part of `make test`; MUTATE_ARGS="--only ID" or "--jobs 2" pass options to tools/mutate.py)
 test-mutations: $(STAMP)
-	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
+	$(BIN)/python tools/mutate.py $${MUTATE_ARGS:-}
 
 ## execute: re-run notebooks top-to-bottom in full mode and store their outputs (NB=book/x.ipynb for one)
-execute: $(STAMP)
+execute: $(STAMP) fashion-mnist
 	$(BIN)/python tools/execute_notebooks.py $${NB:+"$$NB"}
 
 ## bench: every benchmark in bench/
@@ -110,6 +110,11 @@ pdf-check: pdf
 # The browser check drives Debian's Chromium (Playwright's own browser download would need the network).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Chapter 9b reads Fashion-MNIST offline from Debian's package (poprisk.data.load_dataset("fashion_mnist")).
+fashion-mnist:
+	@test -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
 
 clean:
 	rm -rf _build student

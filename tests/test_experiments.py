@@ -119,6 +119,7 @@ def test_paper_scale_config_fails_clearly_without_torchvision(monkeypatch):
         ex.paper_scale_config("mnist")
     cfg = ex.paper_scale_config("cifar10", check=False)
     assert cfg.model == "vgg_small" and cfg.n_train == 10000 and cfg.augment and cfg.n_val == 5000
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay) == (25, 10, 0.01, 1e-4)  # retrain.py defaults
     mnist = ex.paper_scale_config("mnist", check=False)
     assert (mnist.n_train, mnist.epochs, mnist.batch_size, mnist.lr, len(mnist.seeds)) == (6000, 25, 10, 0.01, 5)
     with pytest.raises(RuntimeError, match="Colab"):

@@ -20,7 +20,7 @@ def frame(values):
 def test_differences_cover_the_six_aspects_of_the_issue():
     table = protocol.protocol_differences()
     assert list(table["aspect"]) == ["data", "preprocessing", "sample", "initialization", "importance",
-                                     "regularizer"]
+                                     "regularizer", "temperature"]
     assert list(table.columns) == ["aspect", "authors' code", "this book", "changes a conclusion?"]
     # nothing is claimed before a measurement is passed in
     verdicts = dict(zip(table["aspect"], table["changes a conclusion?"]))
@@ -196,19 +196,73 @@ def test_settings_table_reads_dataclasses():
         protocol.settings_table({})
 
 
-def test_paired_verdict_names_the_lower_side():
+def test_paired_verdict_words_and_correction():
     frame, per = synthetic_sweep(n_seeds=5, shift=-0.1)
     v = protocol.paired_verdict(frame, per, "K-means − none", dict(experiment="quantize"),
                                 dict(experiment="baseline"))
-    assert v["raw: verdict"] == "first lower" and v["own T: verdict"] == "first lower"
+    assert v["raw: verdict"] == "better" and v["own T: verdict"] == "better"
     assert v["raw: mean"] == pytest.approx(-0.1, abs=0.01)
     same = protocol.paired_verdict(frame, per, "none − none", dict(experiment="baseline"),
                                    dict(experiment="baseline"))
-    assert same["raw: verdict"] == "no clear difference" and np.isnan(same["raw: p (adj.)"])
-    # a Bonferroni factor large enough removes the verdict
-    weak = protocol.paired_verdict(frame, per, "x", dict(experiment="quantize"), dict(experiment="baseline"),
-                                   n_tests=10**12)
-    assert weak["raw: verdict"] == "no clear difference"
+    assert same["raw: verdict"] == "equivalent"
+    # a shift of half the margin is equivalent, of twice the margin better
+    small, _ = synthetic_sweep(n_seeds=8, shift=-0.01)
+    assert protocol.paired_verdict(small, _, "x", dict(experiment="quantize"),
+                                   dict(experiment="baseline"))["raw: verdict"] == "equivalent"
+    big, pb = synthetic_sweep(n_seeds=8, shift=-0.04)
+    assert protocol.paired_verdict(big, pb, "x", dict(experiment="quantize"),
+                                   dict(experiment="baseline"))["raw: verdict"] == "better"
     with pytest.raises(ValueError, match="n_tests"):
         protocol.paired_verdict(frame, per, "x", dict(experiment="quantize"), dict(experiment="baseline"),
                                 n_tests=0)
+
+
+def test_verdict_table_corrects_for_the_number_of_comparisons():
+    frame, per = synthetic_sweep(n_seeds=6, shift=0.05)
+    one = protocol.verdict_table(frame, per, {"a": (dict(experiment="quantize"), None)}, kind="test_ce")
+    assert one.attrs["level"] == pytest.approx(0.9)
+    assert one["verdict"].iloc[0] == "worse" and one["difference (nats)"].iloc[0] == pytest.approx(0.05, abs=0.01)
+    many = protocol.verdict_table(frame, per, {str(i): (dict(experiment="quantize"), None) for i in range(10)},
+                                  kind="test_ce")
+    assert many.attrs["level"] == pytest.approx(0.99)
+    w1, w10 = one["hi"].iloc[0] - one["lo"].iloc[0], many["hi"].iloc[0] - many["lo"].iloc[0]
+    assert w10 > 1.2 * w1  # the corrected interval is wider
+    with pytest.raises(TypeError, match="pair"):
+        protocol.verdict_table(frame, per, {"a": dict(experiment="quantize")})
+
+
+def test_fill_formats_numbers_and_refuses_mismatches():
+    assert protocol.fill("{a} and {b}", a=-0.031234, b="K-means") == "−0.0312 and K-means"
+    with pytest.raises(ValueError, match="without a value"):
+        protocol.fill("{a} {b}", a=1.0)
+    with pytest.raises(ValueError, match="without a placeholder"):
+        protocol.fill("{a}", a=1.0, c=2)
+
+
+def test_seed_verdict_table_words_and_level():
+    rng = np.random.default_rng(0)
+    table = protocol.seed_verdict_table({"helps": -0.1 + rng.normal(0, 0.01, 5),
+                                         "same": rng.normal(0, 0.002, 5),
+                                         "hurts": 0.05 + rng.normal(0, 0.01, 5)})
+    assert list(table["verdict"]) == ["better", "equivalent", "worse"]
+    assert table.attrs["level"] == pytest.approx(1 - 0.1 / 3)
+    # a spread that puts the interval across both 0 and the margin decides nothing
+    wide = protocol.seed_verdict_table({"x": rng.normal(0, 0.05, 5)})
+    assert wide["verdict"].iloc[0] == "inconclusive"
+    with pytest.raises(ValueError, match="two seeds"):
+        protocol.seed_verdict_table({"x": [0.1]})
+
+
+def test_predictor_rows_four_predictors():
+    import torch
+
+    from poprisk import data
+
+    split = data.load_dataset("digits", n_test=200, seed=0).with_validation(100, seed=0)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 10))
+    rows, last = protocol.predictor_rows({"original": (net, 1.0), "copy": (net, 0.5)}, split)
+    assert [r["model"] for r in rows] == ["original", "original + T", "copy", "copy + T"]
+    assert rows[0]["T"] == 1.0 and rows[1]["test_acc"] == rows[0]["test_acc"]
+    assert rows[1]["test_ce"] <= rows[0]["test_ce"] + 0.05 and rows[2]["ratio"] == 0.5
+    assert set(last) == {"original", "original + T", "copy", "copy + T"}

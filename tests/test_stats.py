@@ -176,3 +176,55 @@ def test_bootstrap_single_seed_resamples_images_only_and_refuses_bad_input():
         stats.bootstrap_interval(np.zeros((2, 5)), n_boot=10)
     with pytest.raises(ValueError, match="seed"):
         stats.bootstrap_interval(np.zeros((2, 5)), seed=-1)
+
+
+# ------------------------------------------------------------------------------- equivalence and verdicts
+
+@pytest.mark.parametrize("lo, hi, word", [(-0.01, 0.01, "equivalent"), (0.004, 0.013, "equivalent"),
+                                          (-0.05, -0.01, "better"), (0.01, 0.05, "worse"),
+                                          (-0.03, 0.01, "inconclusive"), (-0.001, 0.03, "inconclusive")])
+def test_verdict_words(lo, hi, word):
+    assert stats.verdict(lo, hi, 0.02) == word
+
+
+def test_verdict_depends_on_the_margin():
+    assert stats.verdict(0.004, 0.013, 0.01) == "worse"
+    assert stats.verdict(0.004, 0.013, 0.04) == "equivalent"
+    for bad in (0, -1, float("inf"), True):
+        with pytest.raises(ValueError, match="margin"):
+            stats.verdict(0, 0.1, bad)
+    with pytest.raises(ValueError, match="lo must not exceed"):
+        stats.verdict(0.1, 0.0)
+
+
+def test_holm_against_a_hand_computation():
+    adj = stats.holm([0.01, 0.04, 0.03, 0.005])
+    # sorted 0.005, 0.01, 0.03, 0.04 -> ×4, ×3, ×2, ×1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
+    np.testing.assert_allclose(adj, [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(stats.holm([0.01, float("nan")])[1])
+    with pytest.raises(ValueError):
+        stats.holm([1.5])
+
+
+def test_tost_matches_scipy_and_the_interval():
+    from scipy import stats as st
+
+    rng = np.random.default_rng(1)
+    d = rng.normal(0.003, 0.004, 12)
+    r = stats.tost(d, 0.02)
+    assert r["p_lower"] == pytest.approx(st.ttest_1samp(d, -0.02, alternative="greater").pvalue)
+    assert r["p"] == max(r["p_lower"], r["p_upper"]) < 0.05
+    # TOST at α rejects iff the (1 − 2α) t-interval lies inside the margin
+    t = stats.t_interval(d, 1 - 2 * 0.05)
+    assert (r["p"] < 0.05) == (-0.02 < t["lo"] and t["hi"] < 0.02)
+    assert stats.tost(d + 0.03, 0.02)["p"] > 0.5
+    assert np.isnan(stats.tost([0.1], 0.02)["p"])
+
+
+def test_interval_level():
+    assert stats.interval_level(0.05, 1) == pytest.approx(0.9)
+    assert stats.interval_level(0.05, 5) == pytest.approx(0.98)
+    with pytest.raises(ValueError):
+        stats.interval_level(0.05, 0)
+    with pytest.raises(ValueError):
+        stats.interval_level(0.7, 1)

