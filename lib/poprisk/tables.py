@@ -1,4 +1,4 @@
-"""Result tables for the page: a pandas DataFrame shown as an HTML table on the site and a LaTeX ``tabular``
+"""Result tables for the page: a pandas DataFrame shown as an HTML table on the site and a LaTeX ``longtable``
 in the PDF (every chapter that reports numbers).
 
 The book's tables are tidy :class:`pandas.DataFrame` objects; :func:`show` is the one way a chapter puts one
