@@ -171,6 +171,9 @@ def test_no_formula_spans_a_line_and_captions_and_bootstrap_in_place(colab, path
         caption = nb.cells[i + 1]
         assert caption.cell_type == "markdown" and re.match(r"\*\*Fig\. \d+\.\*\* \S", caption.source), \
             f"{path.name}: no numbered caption under the figure of cell {i}"
+    for cell in nb.cells:
+        if "hide-input" in cell.metadata.get("tags", []):
+            assert cell.metadata["cellView"] == "form" and cell.metadata["jupyter"]["source_hidden"]
     kinds = [c.cell_type for c in nb.cells[:3]]
     assert kinds == ["markdown", "markdown", "code"] and "google.colab" in nb.cells[2].source, \
         f"{path.name}: the bootstrap is not right after the title and its note"

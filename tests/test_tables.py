@@ -27,7 +27,7 @@ def test_html_and_latex_hold_every_cell():
     html = shown._repr_html_()
     assert html.count("<tr>") == 3 and "0.2518" in html and "hw &amp; co" in html and "<caption>" in html
     latex = shown._repr_latex_()
-    assert r"\begin{tabular}{lll}" in latex and r"k\_means" in latex and r"hw \& co" in latex
+    assert r"\begin{longtable}" in latex and r"k\_\allowbreak{}means" in latex and r"hw \& co" in latex
     assert "0.4090" in latex
     assert "index" not in html  # a RangeIndex is not shown
 

@@ -344,7 +344,8 @@ def caption_cell(cell, converter: Converter):
 
 def convert_notebook(nb, converter: Converter, banner: str | None = None):
     """Rewrite every Markdown cell of ``nb`` (in place); the banner goes right under the title, then the
-    Colab bootstrap with a sentence saying what it does, and each figure's caption under the figure."""
+    Colab bootstrap with a sentence saying what it does, and each figure's caption under the figure; cells
+    hidden on the site (``hide-input``, ``hide-output``) start collapsed."""
     from tools.new_notebook import is_bootstrap
 
     cells = []
@@ -352,6 +353,12 @@ def convert_notebook(nb, converter: Converter, banner: str | None = None):
         if cell.cell_type == "markdown":
             cell.source = converter.convert(cell.source)
         cells.append(cell)
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and "hide-input" in tags:  # collapsed as on the site (Colab, Jupyter)
+            cell.metadata["cellView"] = "form"
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+        if cell.cell_type == "code" and "hide-output" in tags:
+            cell.metadata.setdefault("jupyter", {})["outputs_hidden"] = True
         caption = caption_cell(cell, converter) if cell.cell_type == "code" else None
         if caption is not None:
             cells.append(caption)

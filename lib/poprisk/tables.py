@@ -1,4 +1,4 @@
-"""Result tables for the page: a pandas DataFrame shown as an HTML table on the site and a LaTeX ``tabular``
+"""Result tables for the page: a pandas DataFrame shown as an HTML table on the site and a LaTeX ``longtable``
 in the PDF (every chapter that reports numbers).
 
 The book's tables are tidy :class:`pandas.DataFrame` objects; :func:`show` is the one way a chapter puts one
@@ -154,9 +154,9 @@ class Shown:
 
     def _repr_latex_(self) -> str:
         header, body = self._cells()
-        frame = self.frame.reset_index() if self.index else self.frame
-        numeric = [pd.api.types.is_numeric_dtype(t) or _all_numbers(col) for t, col in
-                   zip(frame.dtypes, zip(*body) if body else [()] * len(header))]
+        # alignment from the printed cells, not the dtypes: a column of numbers-as-text ("2,500") or of
+        # means with their intervals is right-aligned too
+        numeric = [_all_numbers(col) for col in zip(*body)] if body else [False] * len(header)
         return latex_table(header, body, numeric, self.caption)
 
     def __repr__(self) -> str:
