@@ -260,8 +260,8 @@ def test_code_fingerprint_covers_every_source_file(tmp_path):
     shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
     base = cache.code_fingerprint(str(copy))
     assert base == cache.code_fingerprint(str(package))  # content, not location
-    for name in ("config.py", "experiments.py", "models.py", "data.py", "train.py"):
-        edited = tmp_path / f"edit-{name}"
+    for name in ("config.py", "experiments/networks.py", "models.py", "data.py", "train.py"):  # subpackages too
+        edited = tmp_path / f"edit-{name.replace('/', '-')}"
         shutil.copytree(copy, edited)
         with open(edited / name, "a") as fh:
             fh.write("\n# an edit\n")

@@ -4,6 +4,7 @@ controls, the cache as train_models uses it, and selection on validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from poprisk import cache, calibration, data, experiments as ex, models, selection, stats
+from poprisk import cache, calibration, data, experiments as ex, models, selection, stats, train
 
 
 def random_split(n_train=90, n_test=40, shape=(784,), n_classes=10, seed=0) -> data.Split:
@@ -84,7 +85,7 @@ def test_config_validation(kwargs, error, match):
 
 
 def test_memory_estimate_refuses_exact_quantizer_at_high_bits(monkeypatch):
-    monkeypatch.setattr(ex, "machine_memory_bytes", lambda: 16 * 2**30)
+    monkeypatch.setattr(ex.settings, "machine_memory_bytes", lambda: 16 * 2**30)
     # the first layer of the 784-256-256-10 MLP has 200,704 weights: K = 65,536 needs ~49 GiB of pointers
     assert ex.hw_exact_memory_bytes(200704, 2**16) / 2**30 == pytest.approx(49, abs=1)
     with pytest.raises(ValueError, match=r"hw_exact at 16 bits .*49\.\d GiB.*'net\.1'"):
@@ -158,7 +159,7 @@ def test_bad_setting_fails_before_any_training(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(ex.train, "fit", boom)
+    monkeypatch.setattr(train, "fit", boom)
     with pytest.raises(ValueError, match="n_val"):
         ex.train_models(ex.SweepConfig(**{**TINY, "n_val": 200}), random_split(), cache_dir=False, progress=False)
     with pytest.raises(ValueError, match="sweeps"):
@@ -358,7 +359,7 @@ def test_run_sweeps_rows_and_columns(sweep):
 def test_calibrated_and_fixed_columns_agree_with_calibration(sweep):
     cfg, df, _ = sweep
     tm = ex.train_models(cfg, random_split(), cache_dir=False, device="cpu", progress=False)[0]
-    z_val, z_test = ex.train.predict(tm.model, tm.split.x_val), ex.train.predict(tm.model, tm.split.x_test)
+    z_val, z_test = train.predict(tm.model, tm.split.x_val), train.predict(tm.model, tm.split.x_test)
     row = stats.select(df, experiment="baseline", seed=0).iloc[0]
     T = calibration.fit_temperature(z_val, tm.split.y_val)
     assert row.temperature == pytest.approx(T)
@@ -469,7 +470,7 @@ def test_sweep_does_not_depend_on_the_callers_thread_count():
 HOSTILE = (None, "no", "", math.nan, math.inf, -1, 0, 1.5, True, (), ("x",), (math.nan,), (-1,), [None], object())
 
 
-@pytest.mark.parametrize("field", [f.name for f in ex.dataclasses.fields(ex.SweepConfig)])
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(ex.SweepConfig)])
 def test_every_field_refuses_hostile_values_or_stores_a_valid_one(field):
     """Each hostile value is either refused with TypeError/ValueError naming the field, or stored as a value of
     the field's kind (bools are bools, numbers finite, sequences tuples) — never another exception."""

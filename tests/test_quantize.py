@@ -200,7 +200,7 @@ def test_scalar_pair_update_matches_closed_form_and_stationarity():
     v1, v2 = q.drhw_pair_update(np.array([[a1]]), np.array([b1]), np.array([[a2]]), np.array([b2]), beta)
     assert np.isclose(v1[0], c1) and np.isclose(v2[0], c2)
     # an empty member is held fixed and its partner solves its own half of (37)
-    assert q._pair_solve_scalar(0.0, 0.0, 7.0, a2, b2, 1.0, beta) == (7.0, (b2 + beta * 7.0) / (a2 + beta))
+    assert q.lloyd._pair_solve_scalar(0.0, 0.0, 7.0, a2, b2, 1.0, beta) == (7.0, (b2 + beta * 7.0) / (a2 + beta))
 
 
 @pytest.mark.parametrize("beta", [0.0, 1e-3, 10.0, 1e12])
@@ -404,7 +404,7 @@ def test_drhw_linear_fixed_point_shifts_end_centres_by_lambda_over_4A(lam):
     w, h = rng.normal(size=n), rng.gamma(2.0, size=n)
     centers, labels = q.drhw_linear(w, h, k, lam, iters=2000)
     hn = h / h.mean()  # the method normalises h to mean 1
-    np.testing.assert_array_equal(labels, q._nearest_upper(w, centers))  # a fixed point was reached
+    np.testing.assert_array_equal(labels, q.base._nearest_upper(w, centers))  # a fixed point was reached
     mass = np.bincount(labels, weights=hn, minlength=k)
     mean = np.bincount(labels, weights=hn * w, minlength=k) / mass
     expect = mean.copy()
@@ -742,9 +742,9 @@ def test_kernel_falls_back_quietly_without_a_writable_cache(monkeypatch):
         return lambda fn: fn  # compile nothing: the kernel's Python source runs (same code, slowly)
 
     monkeypatch.setattr(numba, "njit", refusing)
-    monkeypatch.setattr(q, "_KERNEL", {})
-    for name, fn in q._NB_PYTHON.items():
-        monkeypatch.setattr(q, name, fn)
+    monkeypatch.setattr(q.kernels, "_KERNEL", {})
+    for name, fn in q.kernels._NB_PYTHON.items():
+        monkeypatch.setattr(q.kernels, name, fn)
     w = np.random.default_rng(0).normal(size=60)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -782,8 +782,9 @@ def test_lagrangian_search_at_large_k(seed):
 def test_lagrangian_ties_fall_back_to_the_dp(monkeypatch):
     # equally spaced equal-weight points: F(K) is linear over ranges of K, where no price isolates one count
     searches = []
-    search = q._lagrangian_bounds
-    monkeypatch.setattr(q, "_lagrangian_bounds", lambda *a, **kw: searches.append(search(*a, **kw)) or searches[-1])
+    search = q.exact._lagrangian_bounds
+    monkeypatch.setattr(q.exact, "_lagrangian_bounds",
+                        lambda *a, **kw: searches.append(search(*a, **kw)) or searches[-1])
     w = np.repeat(np.arange(8.0), 3)
     for k in range(1, 8):
         c1, l1 = q.weighted_kmeans_1d(w, None, k, backend="numba")
