@@ -224,3 +224,80 @@ def test_decoders_reject_what_is_not_a_codeword():
         bounds.gamma_decode("000")
     assert bounds.gamma_encode(1) == "1" and bounds.gamma_encode(5) == "00101"
     assert bounds.gamma_decode("00101") == (5, 5)
+
+
+# ------------------------------------------------- hostile inputs and the float range (issue 22, causes 1-3)
+
+@pytest.mark.parametrize("tol", [1e-17, 1e-300, 5e-324, 1e-12])
+@pytest.mark.parametrize("q, c", [(0.1, 0.5), (0.0, 3.0), (0.5, 1e-8), (1e-300, 700.0)])
+def test_kl_inverse_returns_at_any_tol_and_stays_a_bound(q, c, tol):
+    p = bounds.kl_inverse_upper(q, c, tol=tol)
+    assert q <= p <= 1.0 and bounds.binary_kl(q, p) >= c * (1 - 1e-9) or p == 1.0
+    assert p >= bounds.kl_inverse_upper(q, c, tol=1e-3) - 1e-3
+
+
+@pytest.mark.parametrize("tol, exc", [(0, ValueError), (-1e-3, ValueError), (float("nan"), ValueError),
+                                      (float("inf"), ValueError), (True, TypeError), ("1e-9", TypeError),
+                                      (None, TypeError)])
+def test_kl_inverse_tol_is_checked(tol, exc):
+    with pytest.raises(exc, match="tol"):
+        bounds.kl_inverse_upper(0.1, 0.5, tol=tol)
+
+
+@pytest.mark.parametrize("n", [10, 1000, 10**6, 10**30, 10**300])
+@pytest.mark.parametrize("k", [1, 2, 3, 7])
+def test_composition_bits_is_the_exact_ceiling(n, k):
+    c = math.comb(n - 1, k - 1)
+    bits = bounds.composition_bits(n, k)
+    assert 2 ** bits >= c and (bits == 0 or 2 ** (bits - 1) < c)
+
+
+@pytest.mark.parametrize("counts", [[1], [2, 2], [5, 3, 1], [1000, 1000], [4096, 4096, 1, 1], [30000, 17, 3]])
+def test_label_bits_is_the_exact_ceiling_for_moderate_n(counts):
+    m = bounds.multinomial(counts)
+    assert m == math.factorial(sum(counts)) // math.prod(math.factorial(v) for v in counts)
+    bits = bounds.two_part_code(np.repeat(np.arange(len(counts), dtype=np.float32), counts)).labels
+    assert 2 ** bits >= m and (bits == 0 or 2 ** (bits - 1) < m)
+
+
+def test_label_bits_never_below_exact_for_large_n():
+    counts = np.array([40000, 30000, 1])
+    exact = (bounds.multinomial(counts) - 1).bit_length()
+    assert bounds.label_bits(counts) >= exact  # above the exact threshold too (here it is exact)
+    big = np.array([60000, 1])
+    assert bounds.label_bits(big) >= (bounds.multinomial(big) - 1).bit_length()
+
+
+@pytest.mark.parametrize("bits, n, want", [(10**400, 100, 1.0), (10, 10**400, 0.1), (10**400, 10**399, None),
+                                           (2**60, 2**60, None)], ids=["huge-bits", "huge-n", "both", "2^60"])
+def test_occam_bounds_take_huge_integers(bits, n, want):
+    b = bounds.occam_bound(0.1, bits, n)
+    h = bounds.occam_hoeffding_bound(0.1, bits, n)
+    assert 0.1 <= b <= 1.0 and b <= h
+    if want is not None:
+        assert b == want
+    assert bounds.pac_bayes_kl_bound(0.1, bits, n) <= 1.0
+
+
+@pytest.mark.parametrize("fn", [bounds.occam_bound, bounds.occam_hoeffding_bound, bounds.pac_bayes_kl_bound])
+@pytest.mark.parametrize("arg, value, exc", [
+    ("train_error", float("nan"), ValueError), ("train_error", True, TypeError), ("train_error", 1.5, ValueError),
+    ("n", 1.5, TypeError), ("n", True, TypeError), ("n", 0, ValueError), ("n", "100", TypeError),
+    ("delta", 1.0, ValueError), ("delta", float("nan"), ValueError), ("delta", None, TypeError),
+    ("bits", float("inf"), ValueError), ("bits", -1, ValueError), ("bits", "10", TypeError)], ids=repr)
+def test_bound_arguments_are_checked_naming_them(fn, arg, value, exc):
+    kwargs = {"train_error": 0.1, "bits": 10, "n": 100, "delta": 0.05}
+    kwargs[arg] = value
+    third = "kl" if fn is bounds.pac_bayes_kl_bound else "code_bits"
+    with pytest.raises(exc, match=third if arg == "bits" else arg):
+        fn(kwargs["train_error"], kwargs["bits"], kwargs["n"], delta=kwargs["delta"])
+
+
+def test_code_lengths_refuse_odd_dtypes():
+    import torch
+    for bad in (np.array([1 + 2j, 3j]), np.array([True, False]), np.array(["a", "b"])):
+        with pytest.raises(ValueError, match="values"):
+            bounds.two_part_code(bad)
+    with pytest.raises(TypeError, match="float16"):
+        bounds.network_code_bits(torch.nn.Linear(3, 2).half())
+    assert math.isfinite(bounds.occam_hoeffding_bound(0.1, 10, 100, delta=5e-324))

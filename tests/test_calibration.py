@@ -141,3 +141,23 @@ def test_non_arrays_are_type_errors(bad):
 def test_ece_is_in_the_unit_interval(z):
     y = np.arange(7) % 3
     assert 0.0 <= cal.expected_calibration_error(z, y) <= 1.0
+
+
+@pytest.mark.parametrize("scale, T", [(1e300, 1e-10), (1e307, 0.5), (1e200, 1e-200), (1.0, 1e-300)])
+def test_cross_entropy_survives_huge_logits_and_tiny_temperatures(scale, T):
+    z = np.array([[1.0, 0.0, -1.0], [0.0, 2.0, 1.0]]) * scale
+    ce = cal.per_example_ce(z, np.array([0, 1]), T=T)
+    assert np.all(ce == 0.0)  # the right class has by far the largest logit: no nan, no inf
+    wrong = cal.per_example_ce(z, np.array([1, 0]), T=T)
+    assert not np.isnan(wrong).any() and (wrong > 0).all()
+
+
+def test_ece_with_many_bins_uses_only_the_occupied_ones():
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(200, 4)), rng.integers(0, 4, 200)
+    few = cal.expected_calibration_error(z, y, bins=15)
+    curve = cal.reliability_curve(z, y, bins=15)
+    n = curve["count"].sum()
+    manual = float((curve["count"] / n * (curve["accuracy"] - curve["confidence"]).abs()).fillna(0).sum())
+    assert abs(few - manual) < 1e-12
+    assert 0.0 <= cal.expected_calibration_error(z, y, bins=10**12) <= 1.0  # no 8 TB bincount

@@ -114,3 +114,26 @@ def test_strip_on_a_synthetic_notebook():
         assert secret not in text
     assert "Do it." in text and "Compute." in text and "Kept after." in text and "kept = 3" in text
     assert text.count("NotImplementedError") == 1
+
+
+@pytest.mark.parametrize("opening", ["```{exercise}\n:label: ex-a\nText", "```{solution} ex-a\nAnswer",
+                                     "```{solution-start} ex-a\n:class: dropdown", "```{solution-end}",
+                                     "::::{solution} ex-a\nAnswer\n:::"])
+def test_an_unclosed_fence_is_an_error_naming_the_cell(opening):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"),
+                                         nbformat.v4.new_markdown_cell(f"Before.\n\n{opening}\n\nAfter.")])
+    with pytest.raises(ValueError, match="cell 1.*never closed"):
+        strip_notebook(nb, None)
+
+
+def test_an_unended_gated_solution_is_an_error_and_raw_cells_and_attachments_survive():
+    start = "```{solution-start} ex-a\n```"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(start), nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(ValueError, match="never ended"):
+        strip_notebook(nb, None)
+    md = nbformat.v4.new_markdown_cell("![fig](attachment:a.png)")
+    md.attachments = {"a.png": {"image/png": "iVBORw0KGgo="}}
+    raw = nbformat.v4.new_raw_cell("\\newpage")
+    out, _ = strip_notebook(nbformat.v4.new_notebook(cells=[md, raw]), None)
+    assert [c.cell_type for c in out.cells] == ["markdown", "raw"]
+    assert out.cells[0].attachments == md.attachments and out.cells[1].source == "\\newpage"

@@ -50,3 +50,25 @@ def test_exercises_answer_cells_and_student_launch_buttons(student_html):
 def test_strip_answers():
     text = "Q1?\n\n```{admonition} Answer\n:class: dropdown\nSecret.\n```\n\nQ2?\n"
     assert student_site.strip_answers(text) == "Q1?\n\n\nQ2?\n"
+
+
+def test_source_tree_checks_its_inputs_before_deleting_anything(tmp_path):
+    from tools import student_site
+
+    src = tmp_path / "out" / "src"
+    src.mkdir(parents=True)
+    (src / "precious.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="--site"):
+        student_site.source_tree(tmp_path / "no-such-site", src)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html></html>")
+    with pytest.raises(SystemExit, match="not made by"):  # a folder this tool did not write is kept
+        student_site.source_tree(site, src)
+    assert (src / "precious.txt").read_text() == "mine"
+    link = tmp_path / "out" / "link"
+    link.symlink_to(src, target_is_directory=True)
+    (src / student_site.MARKER).write_text("")
+    with pytest.raises(SystemExit, match="not made by"):  # never through a symlink
+        student_site.source_tree(site, link)
+    assert (src / "precious.txt").exists()

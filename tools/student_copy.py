@@ -54,7 +54,19 @@ def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: boo
     cells, stubs = [], []
     gated = None  # label of the gated solution we are inside, if any
     stubbed = False
-    for cell in nb.cells:
+    def closed(i, lines, m, start, index):
+        """``i`` past the closing fence of the block opened by ``m`` on line ``start``, or an error: an
+        unclosed fence would otherwise swallow the rest of the cell silently."""
+        if i >= len(lines):
+            raise ValueError(f"cell {index}: the {{{m['kind']}}} {m['label'] or ''} fence {m['fence']} opened "
+                             f"on line {start + 1} is never closed")
+        return i + 1
+
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "raw":
+            if gated is None:
+                cells.append(nbformat.from_dict(dict(cell)))
+            continue
         if cell.cell_type == "code":
             if gated is not None or "solution" in cell.metadata.get("tags", []):
                 if gated is not None and not stubbed:
@@ -74,7 +86,10 @@ def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: boo
         def flush():
             text = "\n".join(kept).strip()
             if text:
-                pieces.append(nbformat.v4.new_markdown_cell(text, metadata=cell.metadata))
+                piece = nbformat.v4.new_markdown_cell(text, metadata=cell.metadata)
+                if cell.get("attachments") and "attachment:" in text:  # images pasted into the cell
+                    piece.attachments = cell.attachments
+                pieces.append(piece)
             kept.clear()
 
         while i < len(lines):
@@ -85,35 +100,41 @@ def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: boo
                 while i < len(lines) and lines[i].strip() != m["fence"]:
                     label = label or (LABEL.match(lines[i]) or [None, None])[1]
                     i += 1
-                i += 1
+                i = closed(i, lines, m, start, index)
                 if gated is None:
                     kept.extend(lines[start:i])
                     if answer_cells and label:
                         flush()
                         pieces.append(nbformat.v4.new_markdown_cell(ANSWER.format(name=name(label))))
             elif m and m["kind"] == "solution":  # a whole block: skip to its closing fence
+                start = i
                 i += 1
                 while i < len(lines) and lines[i].strip() != m["fence"]:
                     i += 1
-                i += 1
+                i = closed(i, lines, m, start, index)
             elif m and m["kind"] == "solution-start":
                 gated, stubbed = m["label"], False
+                start = i
                 i += 1
                 while i < len(lines) and lines[i].strip() != m["fence"]:
                     i += 1
-                i += 1
+                i = closed(i, lines, m, start, index)
             elif m and m["kind"] == "solution-end":
                 gated = None
+                start = i
                 i += 1
                 while i < len(lines) and lines[i].strip() != m["fence"]:
                     i += 1
-                i += 1
+                i = closed(i, lines, m, start, index)
             else:
                 if gated is None:
                     kept.append(lines[i])
                 i += 1
         flush()
         cells.extend(pieces)
+    if gated is not None:
+        raise ValueError(f"the {{solution-start}} {gated} is never ended by a {{solution-end}}: everything "
+                         "after it would be dropped")
     out = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
     return out, stubs
 
@@ -129,8 +150,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     names = exercise_names(site_index(args.site))
     for path in sorted((ROOT / "book").glob("*.ipynb")):
-        student, stubs = strip_notebook(nbformat.read(path, as_version=4), names,
-                                        keep_outputs=args.keep_outputs)
+        try:
+            student, stubs = strip_notebook(nbformat.read(path, as_version=4), names,
+                                            keep_outputs=args.keep_outputs)
+        except (ValueError, KeyError, nbformat.reader.NotJSONError) as exc:
+            raise SystemExit(f"{path}: {exc}") from exc
         target = args.out / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(student, target)

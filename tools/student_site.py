@@ -32,16 +32,30 @@ STUDENT_BRANCH = "colab-student"
 ANSWER_BLOCK = re.compile(r"^(`{3,}|:{3,})\{admonition\} Answer\n.*?^\1[ \t]*$\n?", re.M | re.S)
 
 
+#: the file that marks a source folder as written (and so deletable) by this tool
+MARKER = ".poprisk-student-site"
+
+
 def strip_answers(text: str) -> str:
     """Remove the folded ``{admonition} Answer`` blocks (the self-check quiz of the course page)."""
     return ANSWER_BLOCK.sub("", text)
 
 
 def source_tree(site: pathlib.Path, src: pathlib.Path) -> pathlib.Path:
-    """Write the student edition's sources to ``src`` and return it."""
-    if src.exists():
+    """Write the student edition's sources to ``src`` and return it.
+
+    The inputs are checked first, and an existing ``src`` is deleted only when it holds :data:`MARKER` (it
+    was written by this tool): a mistyped ``--out`` never removes someone's folder.
+    """
+    if not (site / "index.html").is_file() and not any(site.glob("**/*.html")):
+        raise SystemExit(f"--site {site}: no built instructor site there (run `make book` first)")
+    if src.exists() or src.is_symlink():
+        if src.is_symlink() or not (src / MARKER).is_file():
+            raise SystemExit(f"{src} exists and was not made by tools/student_site.py (no {MARKER}); "
+                             "remove it yourself or choose another --out")
         shutil.rmtree(src)
     src.mkdir(parents=True)
+    (src / MARKER).write_text("made by tools/student_site.py; deleted and rewritten by each run\n")
     for name in ("_toc.yml", "references.bib"):
         shutil.copy(ROOT / name, src / name)
     ignore = shutil.ignore_patterns("*.ipynb", "__pycache__", ".ipynb_checkpoints")

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from poprisk import checks
+
 __all__ = [
     "CodeLength",
     "binary_kl",
@@ -67,27 +69,18 @@ LN2 = math.log(2.0)
 # ------------------------------------------------------------------------------------------------ checks
 
 def _prob(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1], got {value!r}")
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    return value
+    return checks.real(value, name, low=0.0, high=1.0)
 
 
-def _nonneg(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number >= 0, got {value!r}")
-    value = float(value)
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return value
+def _nonneg(value, name: str):
+    """A finite number >= 0; an integer stays an exact (possibly huge) Python ``int``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return checks.integer(value, name, low=0)
+    return checks.real(value, name, low=0.0)
 
 
 def _count(value, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return checks.integer(value, name, low=low)
 
 
 def _delta(delta) -> float:
@@ -117,14 +110,15 @@ def kl_inverse_upper(q, c, *, tol: float = 1e-12) -> float:
     at complexity ``c`` nats per example. ``kl(q‖·)`` increases on ``[q, 1]``, so bisection finds it to
     ``tol``, returning the upper end of the final bracket (so the result is never below the exact
     inverse: a bound stays a bound). ``c = 0`` gives ``q``; as ``c → ∞`` the inverse tends to 1."""
-    q, c = _prob(q, "q"), _nonneg(c, "c")
-    if not tol > 0:
-        raise ValueError(f"tol must be positive, got {tol!r}")
+    q, c = _prob(q, "q"), float(_nonneg(c, "c"))
+    tol = checks.real(tol, "tol", low=0.0, low_open=True)
     if c == 0.0 or q == 1.0:
         return q
     lo, hi = q, 1.0
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:  # adjacent floats: no tol below the spacing of doubles can be reached
+            break
         if binary_kl(q, mid) <= c:
             lo = mid
         else:
@@ -132,10 +126,18 @@ def kl_inverse_upper(q, c, *, tol: float = 1e-12) -> float:
     return hi
 
 
-def _complexity(code_bits, n, delta, extra: float = 0.0) -> float:
-    bits = _nonneg(code_bits, "code_bits")
-    n = _count(n, "n")
-    return (bits * LN2 + math.log(1.0 / _delta(delta)) + extra) / n
+def _complexity(code_bits, n, delta) -> float:
+    """``(code_bits·log 2 + log(1/δ)) / n`` (``inf`` when it exceeds the float range), exact integers of any
+    size accepted: ``int / int`` is correctly rounded in Python, ``float(int)`` would overflow."""
+    bits, n, delta = _nonneg(code_bits, "code_bits"), _count(n, "n"), _delta(delta)
+    log_delta = -math.log(delta)  # not log(1/δ): 1/δ overflows for a subnormal δ
+    if n < 2**53 and (isinstance(bits, float) or bits < 2**53):
+        return (bits * LN2 + log_delta) / n
+    try:
+        per_point = bits / n if isinstance(bits, int) else bits * (1 / n)
+    except OverflowError:
+        return math.inf
+    return per_point * LN2 + log_delta * (1 / n)
 
 
 def occam_bound(train_error, code_bits, n, delta=0.05) -> float:
@@ -143,7 +145,8 @@ def occam_bound(train_error, code_bits, n, delta=0.05) -> float:
     prefix code fixed before the ``n`` training points were drawn:
     ``kl⁻¹(train_error, (code_bits·log 2 + log(1/δ))/n)``, valid with probability ``≥ 1 − δ``."""
     q = _prob(train_error, "train_error")
-    return kl_inverse_upper(q, _complexity(code_bits, n, delta))
+    c = _complexity(code_bits, n, delta)
+    return 1.0 if math.isinf(c) else kl_inverse_upper(q, c)
 
 
 def occam_hoeffding_bound(train_error, code_bits, n, delta=0.05) -> float:
@@ -158,9 +161,12 @@ def pac_bayes_kl_bound(train_error, kl, n, delta=0.05) -> float:
     a posterior ``Q`` with Gibbs training error ``train_error`` and divergence ``kl`` (nats) from a prior
     fixed before the sample."""
     q = _prob(train_error, "train_error")
-    kl = _nonneg(kl, "kl")
-    n = _count(n, "n")
-    return kl_inverse_upper(q, (kl + math.log(2.0 * math.sqrt(n) / _delta(delta))) / n)
+    kl, n, delta = _nonneg(kl, "kl"), _count(n, "n"), _delta(delta)
+    try:  # logs of the parts: sqrt(n) and 1/δ overflow for huge n and tiny δ
+        c = (kl + LN2 + 0.5 * math.log(n) - math.log(delta)) * (1 / n)
+    except OverflowError:  # kl beyond the float range: the bound is vacuous
+        return 1.0
+    return 1.0 if math.isinf(c) else kl_inverse_upper(q, c)
 
 
 def kl_inverse_fast_rate(q, c) -> float:
@@ -205,13 +211,36 @@ def log2_multinomial(counts) -> float:
     return (math.lgamma(n + 1) - sum(math.lgamma(int(v) + 1) for v in c)) / LN2
 
 
+#: up to this many symbols the label code length is computed exactly with Python integers
+EXACT_MULTINOMIAL_N = 50_000
+
+
+def multinomial(counts) -> int:
+    """``n! / ∏ n_k!`` exactly, as a product of binomial coefficients (Python integers)."""
+    out, total = 1, 0
+    for v in counts:
+        total += int(v)
+        out *= math.comb(total, int(v))
+    return out
+
+
+def label_bits(counts) -> int:
+    """``⌈log₂ multinomial(counts)⌉``: exact (integer ``bit_length``) for up to :data:`EXACT_MULTINOMIAL_N`
+    symbols; above, from :func:`log2_multinomial` rounded up with a margin, so it may be one bit above the
+    exact value but is never below it."""
+    c = np.asarray(counts)
+    if int(c.sum()) <= EXACT_MULTINOMIAL_N:
+        return (multinomial(c) - 1).bit_length()
+    return math.ceil(log2_multinomial(c) * (1 + 1e-12) + 1e-9)
+
+
 def composition_bits(n, k) -> int:
     """Bits of a fixed-length code for the counts ``(n_1, …, n_k)`` of ``n`` labels, each count ≥ 1:
     ``⌈log₂ C(n − 1, k − 1)⌉`` (the number of such compositions of ``n``)."""
     n, k = _count(n, "n"), _count(k, "k")
     if k > n:
         raise ValueError(f"k (number of used values) cannot exceed n, got k={k}, n={n}")
-    return math.ceil(math.log2(math.comb(n - 1, k - 1))) if k > 1 else 0
+    return (math.comb(n - 1, k - 1) - 1).bit_length()  # exact ⌈log₂ C⌉, whatever the size of C
 
 
 @dataclass(frozen=True)
@@ -239,15 +268,17 @@ def two_part_code(values, *, value_bits: int = 32) -> CodeLength:
     each: 32 for float32 values, which are then stored exactly), then the counts and labels of its
     entries. The decoder knows ``n`` (the architecture fixes the tensor's shape)."""
     v = np.asarray(values).reshape(-1)
-    if v.size == 0 or not np.issubdtype(v.dtype, np.number) or not np.isfinite(v).all():
-        raise ValueError("values must be a non-empty array of finite numbers")
+    if v.size == 0 or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)) \
+            or not np.isfinite(v).all():
+        raise ValueError(f"values must be a non-empty array of finite real numbers, got dtype {v.dtype} "
+                         f"and {v.size} entries")
     value_bits = _count(value_bits, "value_bits")
     _, counts = np.unique(v, return_counts=True)
     k, n = int(counts.size), int(v.size)
     p = counts / n
     entropy = float(-(p * np.log2(p)).sum()) * n
     return CodeLength(n=n, k=k, header=elias_gamma_bits(k), codebook=k * value_bits,
-                      counts=composition_bits(n, k), labels=math.ceil(log2_multinomial(counts) - 1e-9),
+                      counts=composition_bits(n, k), labels=label_bits(counts),
                       entropy_bits=entropy + k * value_bits)
 
 
@@ -267,7 +298,11 @@ def network_code_bits(model) -> dict:
     params = getattr(model, "named_parameters", None)
     if params is None:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    out = {name: tensor_code_bits(p.detach().float().cpu().numpy()) for name, p in params()}
+    named = list(params())
+    for name, p in named:  # the code charges 32 bits per raw value: other widths would be mis-charged
+        if str(p.dtype) != "torch.float32":
+            raise TypeError(f"model parameter {name} is {p.dtype}; network_code_bits codes float32 weights")
+    out = {name: tensor_code_bits(p.detach().cpu().numpy()) for name, p in named}
     if not out:
         raise ValueError("model has no parameters")
     out["total"] = sum(out.values())

@@ -93,7 +93,10 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 def per_example_ce(logits, labels, T: float = 1.0) -> np.ndarray:
     """Per-example cross-entropy ``−log softmax(z_i / T)_{y_i}`` (nats), float64."""
     z, y = _checked(logits, labels)
-    return -_log_softmax(z / _temperature(T))[np.arange(y.size), y]
+    T = _temperature(T)
+    # shift by the row maximum *before* dividing by T: z / T overflows to inf for large logits and small T
+    with np.errstate(over="ignore"):  # a gap that overflows is -inf: probability 0, which is exact enough
+        return -_log_softmax((z - z.max(axis=1, keepdims=True)) / T)[np.arange(y.size), y]
 
 
 def cross_entropy(logits, labels, T: float = 1.0) -> float:
@@ -153,10 +156,11 @@ def _bin_index(conf: np.ndarray, bins: int) -> np.ndarray:
 def expected_calibration_error(logits, labels, bins: int = 15) -> float:
     """ECE of the top-class probability with ``bins`` equal-width bins: ``Σ_b (n_b/n) |acc_b − conf_b|``."""
     conf, correct, bins = _top_class(logits, labels, bins)
-    idx = _bin_index(conf, bins)
-    count = np.bincount(idx, minlength=bins)
-    gap = np.abs(np.bincount(idx, correct, bins) - np.bincount(idx, conf, bins))
-    return float(gap.sum() / count.sum())
+    # only the occupied bins: memory O(n) whatever ``bins`` is (empty bins contribute nothing)
+    _, idx = np.unique(_bin_index(conf, bins), return_inverse=True)
+    idx = idx.reshape(-1)
+    gap = np.abs(np.bincount(idx, correct) - np.bincount(idx, conf))
+    return float(gap.sum() / idx.size)
 
 
 def reliability_curve(logits, labels, bins: int = 15):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from poprisk import stats
@@ -73,6 +74,16 @@ def select_on_validation(df: pd.DataFrame, choose, among: Mapping | None = None,
     rows = stats.select(df, **dict(among or {}))
     if rows.empty:
         raise ValueError(f"no row matches among={dict(among or {})}")
+    values = rows[metric]
+    if values.dtype == bool or not pd.api.types.is_numeric_dtype(values) \
+            or pd.api.types.is_complex_dtype(values):
+        raise TypeError(f"metric column {metric!r} must hold real numbers, got dtype {values.dtype}")
+    finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if not finite.all():
+        raise ValueError(f"metric column {metric!r} has {int((~finite).sum())} missing or non-finite value(s) "
+                         "among the candidate rows: a choice between them would be arbitrary")
+    if rows["seed"].isna().any():
+        raise ValueError("the seed column has missing values among the candidate rows")
     groups = list(rows.groupby(choose, sort=False, dropna=False))
     seeds = None
     for key, part in groups:
