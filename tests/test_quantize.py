@@ -799,3 +799,16 @@ def test_huge_codebooks_fail_clearly_or_cost_nothing():
     # the entropy of labels does not depend on how many codes are unused (no array of size k is made)
     assert q.label_entropy_bits([0, 0, 1, 1], 10**15) == pytest.approx(1.0)
     assert q.entropy_coded_bits([0, 0, 1, 1], 2**40, codebook_bits=0) == pytest.approx(4.0)
+
+
+def test_check_masks_demands_boolean_masks_of_the_weight_shape():
+    net = _net()
+    masks = {name: torch.ones(m.weight.shape, dtype=torch.bool) for name, m in compressible_layers(net)}
+    out = q.check_masks(masks, net)
+    assert all(a.dtype == bool and a.shape == tuple(masks[k].shape) for k, a in out.items())
+    with pytest.raises(TypeError, match=r"masks\['2'\] must be a boolean mask"):
+        q.check_masks({**masks, "2": masks["2"].float()}, net)
+    with pytest.raises(ValueError, match=r"masks\['2'\] has shape"):
+        q.check_masks({**masks, "2": masks["2"].T}, net)
+    with pytest.raises(ValueError, match="no entry for layer '2'"):
+        q.check_masks({k: v for k, v in masks.items() if k != "2"}, net)
