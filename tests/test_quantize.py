@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
 
+import oracles
 from poprisk import quantize as q
 from poprisk.models import compressible_layers
 
@@ -687,26 +688,13 @@ def test_quantize_model_refuses_bad_models_and_settings():
 
 # issue 15 — Lloyd's scalar iteration sorts once (prefix sums) with the same results as binning every step
 
-def _lloyd_by_binning(w, h, k, iters=30):
-    c = q.init_centers(w, k, h=h)
-    for _ in range(iters):
-        lab = q.assign(w, c)
-        mass = np.bincount(lab, weights=h, minlength=k)
-        new = np.where(mass > 0, np.bincount(lab, weights=h * w, minlength=k) / np.where(mass > 0, mass, 1), c)
-        new.sort()
-        if np.array_equal(new, c):
-            break
-        c = new
-    return c, q.assign(w, c)
-
-
 @pytest.mark.parametrize("seed", range(8))
 def test_lloyd_prefix_sums_match_binning(seed):
     rng = np.random.default_rng(seed)
     n, k = int(rng.integers(100, 20_000)), int(rng.choice([2, 4, 16, 32]))
     w = rng.laplace(0, 0.05, n).astype(np.float32).astype(np.float64)  # float32 weights, as from a network
     h = rng.lognormal(0, 1, n)
-    c0, l0 = _lloyd_by_binning(w, h, k)
+    c0, l0 = oracles.lloyd_by_binning(w, h, k)
     c1, l1 = q.hw_kmeans(w, h, k)
     np.testing.assert_array_equal(l0, l1)
     np.testing.assert_allclose(c0, c1, rtol=1e-13, atol=1e-300)
