@@ -1,3 +1,6 @@
+import sys
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -42,3 +45,14 @@ def test_progress_bar_switch(monkeypatch):
     assert config.progress_bar(range(3)).disable
     monkeypatch.setenv("POPRISK_PROGRESS", "1")
     assert list(config.progress_bar(range(3), file=open("/dev/null", "w"))) == [0, 1, 2]
+
+
+def test_in_colab_and_progress_switch(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert config.in_colab() is False
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert config.in_colab() is True
+    monkeypatch.setenv("POPRISK_PROGRESS", "0")
+    assert config.progress_enabled() is False
+    monkeypatch.setenv("POPRISK_PROGRESS", "1")
+    assert config.progress_enabled() is True

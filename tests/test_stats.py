@@ -176,3 +176,10 @@ def test_bootstrap_single_seed_resamples_images_only_and_refuses_bad_input():
         stats.bootstrap_interval(np.zeros((2, 5)), n_boot=10)
     with pytest.raises(ValueError, match="seed"):
         stats.bootstrap_interval(np.zeros((2, 5)), seed=-1)
+
+
+def test_one_row_per_seed_names_the_differing_columns():
+    ok = pd.DataFrame({"seed": [0, 1], "bits": [2, 2]})
+    stats.one_row_per_seed(ok)
+    with pytest.raises(ValueError, match=r"2 rows for seed 0; they differ in .*bits"):
+        stats.one_row_per_seed(pd.DataFrame({"seed": [0, 0], "bits": [2, 3]}))
