@@ -236,7 +236,7 @@ def side_by_side(label, model, x, y, repeats, with_old_conv, profile):
 def ggn_profile(model, loss_fn, x, y) -> dict:
     """CPU seconds of the parts of one ``"ggn"`` call: backward passes, squared per-example gradients, rest."""
     parts = {"backward passes to the layer outputs": 0.0, "squared per-example gradients": 0.0}
-    grad_fn, add, total = torch.autograd.grad, curvature._Squares.add, curvature._Squares.total
+    grad_fn, add, total = torch.autograd.grad, curvature.products._Squares.add, curvature.products._Squares.total
 
     def timed(key, fn):
         def run(*a, **k):
@@ -247,8 +247,8 @@ def ggn_profile(model, loss_fn, x, y) -> dict:
         return run
 
     with mock.patch.object(torch.autograd, "grad", timed("backward passes to the layer outputs", grad_fn)), \
-            mock.patch.object(curvature._Squares, "add", timed("squared per-example gradients", add)), \
-            mock.patch.object(curvature._Squares, "total", timed("squared per-example gradients", total)):
+            mock.patch.object(curvature.products._Squares, "add", timed("squared per-example gradients", add)), \
+            mock.patch.object(curvature.products._Squares, "total", timed("squared per-example gradients", total)):
         start = time.process_time()
         curvature.hessian_diag(model, loss_fn, (x, y), "ggn")
         whole = time.process_time() - start

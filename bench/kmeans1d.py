@@ -35,6 +35,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+import oracles  # noqa: E402  (tests/oracles.py: the old path, shared with the tests)
 from poprisk import quantize  # noqa: E402
 from timing import best_of  # noqa: E402
 
@@ -112,20 +115,6 @@ def exact_table(rng, sizes):
               f"{target:.2f} -> {'met' if target >= 0.5 else 'MISSED'}")
 
 
-def _lloyd_old(w, h, k, iters=30):
-    """The old path of hw_kmeans (scalar): every step assigns all n weights and bins them."""
-    c = quantize.init_centers(w, k, h=h)
-    for _ in range(iters):
-        lab = quantize.assign(w, c)
-        mass = np.bincount(lab, weights=h, minlength=k)
-        new = np.where(mass > 0, np.bincount(lab, weights=h * w, minlength=k) / np.where(mass > 0, mass, 1.0), c)
-        new.sort()
-        if np.array_equal(new, c):
-            break
-        c = new
-    return c, quantize.assign(w, c)
-
-
 def lloyd_table(rng):
     n = 1_000_000
     w = rng.laplace(0.0, 0.05, size=n)
@@ -137,7 +126,7 @@ def lloyd_table(rng):
     worst = np.inf
     for k in LLOYD_KS:
         t_new, (c1, l1) = _timed(lambda: quantize.hw_kmeans(w, h, k), 2)
-        t_old, (c0, l0) = _timed(lambda: _lloyd_old(w, h, k), 1)
+        t_old, (c0, l0) = _timed(lambda: oracles.lloyd_by_binning(w, h, k), 1)
         worst = min(worst, t_old / t_new)
         print(f"{k:>4} | {t_new:8.3f} | {t_old:8.3f} | {t_old / t_new:7.1f} | {str(np.array_equal(l0, l1)):>11} | "
               f"{float(np.max(np.abs(c1 - c0) / np.abs(c0))):20.1e}", flush=True)

@@ -1,3 +1,6 @@
+import sys
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +111,14 @@ def test_mps_without_mps_is_refused(monkeypatch):
     monkeypatch.setenv("POPRISK_DEVICE", "mps")
     with pytest.raises(ValueError, match="POPRISK_DEVICE.*MPS"):
         config.device()
+
+
+def test_in_colab_and_progress_switch(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert config.in_colab() is False
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert config.in_colab() is True
+    monkeypatch.setenv("POPRISK_PROGRESS", "0")
+    assert config.progress_enabled() is False
+    monkeypatch.setenv("POPRISK_PROGRESS", "1")
+    assert config.progress_enabled() is True

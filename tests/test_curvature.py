@@ -341,7 +341,7 @@ def pl_cnn(seed=0):
 def _forbid(monkeypatch, name):
     def refuse(*args, **kwargs):
         raise AssertionError(f"{name} should not run here")
-    monkeypatch.setattr(cv, name, refuse)
+    monkeypatch.setattr(cv.estimators, name, refuse)
 
 
 @pytest.mark.parametrize("net", ["relu_mlp", "pl_cnn"])
@@ -386,9 +386,9 @@ def test_piecewise_linear_detection():
              (models.VGGSmall(width=1 / 64).double(), torch.randn(2, 3, 16, 16, dtype=torch.float64), True)]
     for model, inp, expected in cases:
         model.eval()
-        assert cv._piecewise_linear(model(inp), models.compressible_layers(model)) is expected
+        assert cv.factors._piecewise_linear(model(inp), models.compressible_layers(model)) is expected
     bn = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3)).double().train()
-    assert not cv._piecewise_linear(bn(x), models.compressible_layers(bn))  # batch statistics
+    assert not cv.factors._piecewise_linear(bn(x), models.compressible_layers(bn))  # batch statistics
 
 
 def _signed_loss(z, t):
@@ -432,14 +432,14 @@ def test_conv_strategies_equal_brute_force(kind, pairs, monkeypatch):
     model, shape = conv_net(kind)
     x, y = data(n=5, shape=shape)
     reference = brute_force(model, CE, x, y, "ggn")
-    monkeypatch.setattr(cv, "_PAIRS_MEMORY", pairs)  # 0: per-example products; huge: position pairs
+    monkeypatch.setattr(cv.products, "_PAIRS_MEMORY", pairs)  # 0: per-example products; huge: position pairs
     close(cv.hessian_diag(model, CE, (x, y), "ggn"), reference)
 
 
 def test_memory_bound_chunks_do_not_change_the_result(monkeypatch):
     model, (x, y) = pl_cnn(), data(n=9, shape=(2, 6, 6))
     whole = {m: cv.hessian_diag(model, CE, (x, y), m) for m in ("ggn", "exact", "empirical_fisher")}
-    monkeypatch.setattr(cv, "_MEMORY_BYTES", 1)  # one example per chunk
+    monkeypatch.setattr(cv.plumbing, "_MEMORY_BYTES", 1)  # one example per chunk
     for m, h in whole.items():
         close(cv.hessian_diag(model, CE, (x, y), m), h)
 
@@ -610,7 +610,7 @@ def test_helpers_validate_their_dicts():
 def test_timings_synchronize_the_gpu(monkeypatch):
     calls = []
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
-    cv._sync(torch.device("cpu"))
+    cv.reference._sync(torch.device("cpu"))
     assert calls == []
-    cv._sync(torch.device("cuda", 0))
+    cv.reference._sync(torch.device("cuda", 0))
     assert calls == [torch.device("cuda", 0)]

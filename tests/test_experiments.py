@@ -494,3 +494,28 @@ def test_every_field_refuses_hostile_values_or_stores_a_valid_one(field):
         elif isinstance(default, int):
             assert isinstance(stored, int) and not isinstance(stored, bool), (field, value)
         assert cache.canonical_json(cfg.as_dict())
+
+
+def test_training_payload_and_fingerprint_follow_the_data():
+    cfg = ex.SweepConfig(seeds=(0,), n_train=50, epochs=1)
+    split = ex.prepare_split(cfg, data.load_dataset("digits", n_test=100, seed=0))
+    model = ex.build_model(cfg, split)
+    assert isinstance(model, models.MLP) and model(split.x_test[:2]).shape == (2, 10)
+    fp = ex.tensor_fingerprint(split.x_train, split.y_train)
+    assert fp == ex.tensor_fingerprint(split.x_train.clone(), split.y_train)
+    assert fp != ex.tensor_fingerprint(split.x_train * 2, split.y_train)
+    payload = ex.training_payload(cfg, 0, split, "cpu", torch.float32)
+    assert payload["data"] == fp and payload["seed"] == 0 and payload["settings"]["epochs"] == 1
+    assert ex.training_payload(cfg.replace_(epochs=2), 0, split, "cpu", torch.float32) != payload
+    ex.check_memory(cfg, model)  # no hw_exact beyond this machine: passes
+    with pytest.raises(TypeError, match="tensor_fingerprint takes torch tensors"):
+        ex.tensor_fingerprint(np.zeros(3))
+
+
+def test_per_layer_arrays_flattens_checked_entries():
+    model, h = _mlp()
+    flat = ex.per_layer_arrays(h, model, "h")
+    assert {k: v.shape for k, v in flat.items()} == {k: (v.numel(),) for k, v in h.items()}
+    assert all(v.dtype == np.float64 for v in flat.values())
+    masks = {k: torch.ones_like(v, dtype=torch.bool) for k, v in h.items()}
+    assert all(v.dtype == bool for v in ex.per_layer_arrays(masks, model, "masks", boolean=True).values())

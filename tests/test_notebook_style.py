@@ -151,6 +151,18 @@ def test_code_fits_the_column(path):
     assert not long, f"{path.name}: code lines over {MAX_COLUMNS} columns (cell, length): {long[:5]}"
 
 
+MAX_CELL_LINES = 25  # a screen: what a cell does beyond set up, call, show belongs in poprisk (issue 23)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_code_cells_fit_a_screen(path):
+    # every code cell, hidden set-up cells too: hiding code does not make it the page's business
+    long = [(i, n) for i, c in enumerate(load(path).cells) if c.cell_type == "code"
+            and (n := len(c.source.rstrip().splitlines())) > MAX_CELL_LINES]
+    assert not long, (f"{path.name}: code cells over {MAX_CELL_LINES} lines (cell index, lines): {long}; "
+                      "move the logic into a poprisk function (docstring naming the chapter, a unit test)")
+
+
 PLOT_CALL = re.compile(r"\b(?:ax|axes|fig|plt)\b[.\[]")
 MAX_VISIBLE_PLOT_LINES = 5
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
 
+import oracles
 from poprisk import quantize as q
 from poprisk.models import compressible_layers
 
@@ -687,26 +688,13 @@ def test_quantize_model_refuses_bad_models_and_settings():
 
 # issue 15 — Lloyd's scalar iteration sorts once (prefix sums) with the same results as binning every step
 
-def _lloyd_by_binning(w, h, k, iters=30):
-    c = q.init_centers(w, k, h=h)
-    for _ in range(iters):
-        lab = q.assign(w, c)
-        mass = np.bincount(lab, weights=h, minlength=k)
-        new = np.where(mass > 0, np.bincount(lab, weights=h * w, minlength=k) / np.where(mass > 0, mass, 1), c)
-        new.sort()
-        if np.array_equal(new, c):
-            break
-        c = new
-    return c, q.assign(w, c)
-
-
 @pytest.mark.parametrize("seed", range(8))
 def test_lloyd_prefix_sums_match_binning(seed):
     rng = np.random.default_rng(seed)
     n, k = int(rng.integers(100, 20_000)), int(rng.choice([2, 4, 16, 32]))
     w = rng.laplace(0, 0.05, n).astype(np.float32).astype(np.float64)  # float32 weights, as from a network
     h = rng.lognormal(0, 1, n)
-    c0, l0 = _lloyd_by_binning(w, h, k)
+    c0, l0 = oracles.lloyd_by_binning(w, h, k)
     c1, l1 = q.hw_kmeans(w, h, k)
     np.testing.assert_array_equal(l0, l1)
     np.testing.assert_allclose(c0, c1, rtol=1e-13, atol=1e-300)
@@ -799,3 +787,16 @@ def test_huge_codebooks_fail_clearly_or_cost_nothing():
     # the entropy of labels does not depend on how many codes are unused (no array of size k is made)
     assert q.label_entropy_bits([0, 0, 1, 1], 10**15) == pytest.approx(1.0)
     assert q.entropy_coded_bits([0, 0, 1, 1], 2**40, codebook_bits=0) == pytest.approx(4.0)
+
+
+def test_check_masks_demands_boolean_masks_of_the_weight_shape():
+    net = _net()
+    masks = {name: torch.ones(m.weight.shape, dtype=torch.bool) for name, m in compressible_layers(net)}
+    out = q.check_masks(masks, net)
+    assert all(a.dtype == bool and a.shape == tuple(masks[k].shape) for k, a in out.items())
+    with pytest.raises(TypeError, match=r"masks\['2'\] must be a boolean mask"):
+        q.check_masks({**masks, "2": masks["2"].float()}, net)
+    with pytest.raises(ValueError, match=r"masks\['2'\] has shape"):
+        q.check_masks({**masks, "2": masks["2"].T}, net)
+    with pytest.raises(ValueError, match="no entry for layer '2'"):
+        q.check_masks({k: v for k, v in masks.items() if k != "2"}, net)

@@ -228,3 +228,10 @@ def test_interval_level():
         stats.interval_level(0.05, 0)
     with pytest.raises(ValueError):
         stats.interval_level(0.7, 1)
+
+
+def test_one_row_per_seed_names_the_differing_columns():
+    ok = pd.DataFrame({"seed": [0, 1], "bits": [2, 2]})
+    stats.one_row_per_seed(ok)
+    with pytest.raises(ValueError, match=r"2 rows for seed 0; they differ in .*bits"):
+        stats.one_row_per_seed(pd.DataFrame({"seed": [0, 0], "bits": [2, 3]}))

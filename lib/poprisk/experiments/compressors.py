@@ -203,28 +203,12 @@ def prune_masks(model: nn.Module, method: str, ratio: float, h: dict | None = No
 
 def per_layer_arrays(values, model: nn.Module, name: str, *, boolean: bool = False) -> dict[str, np.ndarray]:
     """``{layer: flat float64 (or bool) array}`` of a per-weight dict ``values`` (importances ``h`` or keep
-    masks) after exact checks against ``model``: a dict with an entry for every Linear/Conv layer, each of
-    exactly that layer's weight shape (a transposed entry of the same size would pair each weight with
-    another weight's number), finite numbers, or booleans when ``boolean``."""
-    if not isinstance(values, dict):
-        raise TypeError(f"{name} must be a dict {{layer name: tensor shaped like its weight}}, got "
-                        f"{type(values).__name__}")
-    out = {}
-    for layer, m in models.compressible_layers(model):
-        if layer not in values:
-            raise ValueError(f"{name} has no entry for layer {layer!r}")
-        v = values[layer]
-        arr = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-        if tuple(arr.shape) != tuple(m.weight.shape):
-            raise ValueError(f"{name}[{layer!r}] has shape {tuple(arr.shape)}, the layer's weight "
-                             f"{tuple(m.weight.shape)} (the same shape is required)")
-        if boolean:
-            if arr.dtype != bool:
-                raise TypeError(f"{name}[{layer!r}] must be a boolean mask, got dtype {arr.dtype}")
-        elif arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
-            raise ValueError(f"{name}[{layer!r}] must hold finite real numbers")
-        out[layer] = arr.reshape(-1) if boolean else arr.astype(np.float64).reshape(-1)
-    return out
+    masks) after the library's one check of such dicts against ``model``
+    (:func:`poprisk.quantize.check_importances` with ``sign="any"``, or :func:`poprisk.quantize.check_masks`
+    when ``boolean``): an entry of exactly each Linear/Conv layer's weight shape, finite numbers or booleans."""
+    checked = (quantize.check_masks(values, model, name=name) if boolean
+               else quantize.check_importances(values, model, name=name, sign="any"))
+    return {layer: arr.reshape(-1) for layer, arr in checked.items()}
 
 
 

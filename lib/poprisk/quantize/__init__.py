@@ -77,9 +77,9 @@ from poprisk.quantize.exact import brute_force_kmeans, weighted_kmeans_1d
 from poprisk.quantize.lloyd import (drhw_kmeans, drhw_linear, drhw_pair_update, farthest_pair, hw_kmeans, kmeans,
                                     uniform_quantize)
 from poprisk.quantize.model import (METHODS, SIGNS, LayerReport, QuantizationReport, check_importances,
-                                    quantize_model)
+                                    check_masks, quantize_model)
 
 __all__ = ["BACKENDS", "INITS", "LAGRANGIAN_MIN_K", "METHODS", "SIGNS", "LayerReport", "QuantizationReport",
-           "assign", "brute_force_kmeans", "check_importances", "diameter", "distortion", "drhw_kmeans",
+           "assign", "brute_force_kmeans", "check_importances", "check_masks", "diameter", "distortion", "drhw_kmeans",
            "drhw_linear", "drhw_pair_update", "entropy_coded_bits", "farthest_pair", "hw_kmeans", "init_centers",
            "kmeans", "label_entropy_bits", "quantize_model", "uniform_quantize", "weighted_kmeans_1d"]

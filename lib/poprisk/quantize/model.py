@@ -80,6 +80,31 @@ METHODS = {
 SIGNS = ("positive", "nonnegative", "any")
 
 
+def _per_layer(values, model, name: str, kinds: str):
+    """``[(layer, name[layer], array)]`` of a dict with an entry of exactly each compressible layer's weight
+    shape (dtype kind in ``kinds``); the structural half of :func:`check_importances` and :func:`check_masks`."""
+    from poprisk.models import compressible_layers
+
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    layers = compressible_layers(model)
+    if not isinstance(values, dict):
+        raise TypeError(f"{name} must be a dict {{layer name: array shaped like its weight}}, got "
+                        f"{type(values).__name__}")
+    missing = [n for n, _ in layers if n not in values]
+    if missing:
+        raise ValueError(f"{name} has no entry for layer {missing[0]!r} (missing: {missing})")
+    out = []
+    for layer, module in layers:
+        arg = f"{name}[{layer!r}]"
+        arr = _to_numpy(values[layer], arg, kinds)
+        want = tuple(module.weight.shape)
+        if arr.shape != want:
+            raise ValueError(f"{arg} has shape {arr.shape}, expected the weight's shape {want}")
+        out.append((layer, arg, arr))
+    return out
+
+
 def check_importances(h, model, *, name: str = "h", sign: str = "positive") -> dict[str, np.ndarray]:
     """Validate a per-weight dict ``{layer name: values}`` against ``model``; return float64 NumPy arrays.
 
@@ -88,32 +113,29 @@ def check_importances(h, model, *, name: str = "h", sign: str = "positive") -> d
     transposed array of the same size would pair each weight with another weight's importance and is refused —
     with finite values that are ``sign="positive"`` (what the HW quantizers need), ``"nonnegative"`` (a
     curvature for pruning) or ``"any"`` (a saliency). Raises ``TypeError``/``ValueError`` naming
-    ``name[layer]``. The one check of the library for such dicts: :func:`quantize_model` and
-    :mod:`poprisk.prune` use it, and so can every caller that receives one.
+    ``name[layer]``. The one check of the library for such dicts: :func:`quantize_model`, :mod:`poprisk.prune`
+    and :func:`poprisk.experiments.per_layer_arrays` use it (keep-masks: :func:`check_masks`).
     """
-    from poprisk.models import compressible_layers
-
     if not isinstance(sign, str) or sign not in SIGNS:
         raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got {type(name).__name__}")
-    layers = compressible_layers(model)
-    if not isinstance(h, dict):
-        raise TypeError(f"{name} must be a dict {{layer name: array shaped like its weight}}, got {type(h).__name__}")
-    missing = [n for n, _ in layers if n not in h]
-    if missing:
-        raise ValueError(f"{name} has no entry for layers {missing}")
     out = {}
-    for layer, module in layers:
-        arg = f"{name}[{layer!r}]"
-        arr = _to_numpy(h[layer], arg)
-        want = tuple(module.weight.shape)
-        if arr.shape != want:
-            raise ValueError(f"{arg} has shape {arr.shape}, expected the weight's shape {want}")
+    for layer, arg, arr in _per_layer(h, model, name, "iuf"):
         if not np.isfinite(arr).all():
             raise ValueError(f"{arg} contains non-finite values (NaN or inf)")
         if (sign == "positive" and (arr <= 0).any()) or (sign == "nonnegative" and (arr < 0).any()):
             raise ValueError(f"{arg} must be {'strictly positive' if sign == 'positive' else 'non-negative'}")
+        out[layer] = arr
+    return out
+
+
+def check_masks(masks, model, *, name: str = "masks") -> dict[str, np.ndarray]:
+    """Validate a dict of boolean keep-masks ``{layer name: mask shaped exactly like its weight}`` against
+    ``model`` (the structural checks of :func:`check_importances`); return boolean NumPy arrays (chapter 9's
+    pruning sweeps)."""
+    out = {}
+    for layer, arg, arr in _per_layer(masks, model, name, "biuf"):
+        if arr.dtype != bool:
+            raise TypeError(f"{arg} must be a boolean mask, got dtype {arr.dtype}")
         out[layer] = arr
     return out
 
