@@ -20,7 +20,7 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STATUS = ROOT / "book" / "execution_status.json"
-CHAPTER = re.compile(r"^book/ch\d\d_")
+CHAPTER = re.compile(r"^book/ch\d\d[a-z]?_")  # ch09b: a chapter too
 
 
 def _seconds(s: float) -> str:
@@ -97,4 +97,4 @@ def setup(app):
     app.connect("env-get-outdated", outdated)
     app.connect("doctree-read", insert_banner)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True,
-            "env_version": 1}
+            "env_version": 2}  # 2: the banner text changed (issue 21)
