@@ -7,7 +7,9 @@ and each fault class a reader met (issue 12) has its own test, so a regression n
 * math: MathJax typeset every formula; no raw TeX in the visible text (no `$$`, `\\(`, lone `$`, `\\command`),
   no "exercise Exercise N" or "??" left by a broken reference;
 * phone: tapping the navigation and the contents buttons opens them; no page-level horizontal overflow; no
-  inline formula clipped (it must sit inside a box that scrolls); wide displays scroll with a visual cue;
+  inline formula clipped (it must sit inside a box that scrolls);
+* layout (desktop, dark, phone): figures at their PNG's aspect ratio; nothing wider than its box is cut off:
+  displays, outputs, printed lines and tables scroll with a cue, and boxes that fit show none;
 * accessibility: axe-core (vendored, tests/vendor/axe-core) finds no serious or critical violation, light and
   dark; every content image has alt text that describes it (not a file path);
 * dark mode: every figure is readable (opaque light pixels, or a light card behind it);
@@ -74,13 +76,46 @@ CLIPPED_MATH_JS = """() => {
   return out;
 }"""
 
-# Wide displays: the box scrolls and carries the scroll-shadow cue (book/_static/poprisk.css)
-WIDE_DISPLAYS_JS = """() => [...document.querySelectorAll('article div.math')]
-  .filter(d => d.scrollWidth > d.clientWidth + 1)
-  .filter(d => { const cs = getComputedStyle(d);
-                 return !['auto', 'scroll'].includes(cs.overflowX) ||
-                        (!cs.backgroundImage.includes('gradient') && !d.closest('.admonition')); })
-  .map(d => d.textContent.slice(0, 60))"""
+# Nothing cut without a cue (book/_static/poprisk.css): (1) no element clips content wider than itself
+# (overflow hidden/clip, MathJax internals aside); (2) every box that can hold something wide -- display, output,
+# printed line, table -- and is wider than its content scrolls and carries the scroll-shadow cue; (3) no false
+# cue: each such box paints an opaque background and opaque covers, which hide the shadows at an edge with
+# nothing more (transparent covers showed a glow on every boxed display in dark mode).
+SCROLLERS = ("article div.math, article .cell_output .output, article .cell_output pre, "
+             "article .poprisk-scroll, article .pst-scrollable-table-container")
+CUT_JS = """(sel) => {
+  const name = e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ': ' +
+                    e.textContent.replace(/\\s+/g, ' ').slice(0, 50);
+  const wide = e => e.clientWidth > 1 && e.scrollWidth > e.clientWidth + 1;
+  const rgba = c => { const v = (c.match(/[\\d.]+/g) || []).map(Number); return v.length < 3 ? [0, 0, 0, 0]
+                      : [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  const clipped = [], nocue = [], falsecue = [];
+  for (const e of document.querySelectorAll('article *')) {
+    if (e.tagName.startsWith('MJX-') || e.closest('mjx-container')) continue;
+    const ox = getComputedStyle(e).overflowX;
+    if (wide(e) && (ox === 'hidden' || ox === 'clip')) clipped.push(name(e));
+  }
+  for (const e of document.querySelectorAll(sel)) {
+    const cs = getComputedStyle(e);
+    const cue = ['auto', 'scroll'].includes(cs.overflowX) && cs.backgroundImage.includes('gradient');
+    if (wide(e) && !cue) nocue.push(name(e));
+    const covers = [...cs.backgroundImage.matchAll(/linear-gradient\\(to (?:right|left), (rgba?\\([^)]*\\))/g)];
+    if (covers.length && (rgba(cs.backgroundColor)[3] < 1 || covers.some(c => rgba(c[1])[3] < 1)))
+      falsecue.push(name(e));
+  }
+  return {clipped, nocue, falsecue};
+}"""
+
+# Figures at their own aspect ratio: the drawn box against the PNG (myst-nb's inline height squashed them).
+ASPECT_JS = """() => [...document.querySelectorAll('article img')].filter(i => i.naturalWidth > 0)
+  .map(i => { const r = i.getBoundingClientRect(), cs = getComputedStyle(i);
+    const pad = parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + parseFloat(cs.borderLeftWidth) +
+                parseFloat(cs.borderRightWidth);
+    const padv = parseFloat(cs.paddingTop) + parseFloat(cs.paddingBottom) + parseFloat(cs.borderTopWidth) +
+                 parseFloat(cs.borderBottomWidth);
+    return {src: (i.getAttribute('src') || '').slice(-30),
+            ratio: ((r.width - pad) / (r.height - padv)) / (i.naturalWidth / i.naturalHeight)}; })
+  .filter(x => !(Math.abs(x.ratio - 1) < 0.02))"""
 
 # Code formatted at 88 columns (tests/test_notebook_style.py) fits the desktop column without scrolling.
 CODE_OVERFLOW_JS = """() => [...document.querySelectorAll('article div.highlight pre')]
@@ -234,6 +269,8 @@ def measured(server, browser, built_site, root, config):
         m["visible_text"] = page.evaluate(VISIBLE_TEXT_JS)
         m["images"] = page.evaluate(IMAGES_JS)
         m["code_overflow"] = page.evaluate(CODE_OVERFLOW_JS)
+        m["squashed"] = {"desktop": page.evaluate(ASPECT_JS)}
+        m["cut"] = {"desktop": page.evaluate(CUT_JS, SCROLLERS)}
         m["theorems"] = page.locator("div.proof.theorem, div.theorem").count()
         m["exercises"] = page.locator("div.exercise").count()
         m["solutions"] = page.locator("div.solution, details.solution, .dropdown").count()
@@ -253,6 +290,8 @@ def measured(server, browser, built_site, root, config):
         page.wait_for_timeout(200)
         m["dark"] = page.evaluate("() => document.documentElement.dataset.theme")
         m["dark_unreadable"] = page.evaluate(DARK_FIGURES_JS)
+        m["squashed"]["dark"] = page.evaluate(ASPECT_JS)
+        m["cut"]["dark"] = page.evaluate(CUT_JS, SCROLLERS)
         m["axe_dark"] = page.evaluate(AXE_JS, True)
         # the first figure of the page in view (or the top of the page), where dark mode matters most
         top = page.evaluate("() => { const f = document.querySelector('article .cell_output img, article figure img');"
@@ -266,7 +305,8 @@ def measured(server, browser, built_site, root, config):
         page.screenshot(path=str(shots / "phone" / f"{name}.png"))
         m["overflow"] = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
         m["clipped_math"] = page.evaluate(CLIPPED_MATH_JS)
-        m["wide_displays"] = page.evaluate(WIDE_DISPLAYS_JS)
+        m["squashed"]["phone"] = page.evaluate(ASPECT_JS)
+        m["cut"]["phone"] = page.evaluate(CUT_JS, SCROLLERS)
         m["unreachable"] += page.evaluate(UNREACHABLE_SCROLLERS_JS)
         m["nav_opens"] = opens(page, ".primary-toggle", ".bd-sidebar-primary")
         page.screenshot(path=str(shots / "phone" / f"{name}-nav.png"))
@@ -311,8 +351,23 @@ def test_phone_has_no_horizontal_overflow_or_clipped_math(doc, measured):
     m = measured(doc)
     assert m["overflow"] <= 1, f"{doc}: the page is {m['overflow']} px wider than a 390 px phone"
     assert not m["clipped_math"], f"{doc}: inline math clipped at 390 px (no scrolling box): {m['clipped_math'][:3]}"
-    assert not m["wide_displays"], f"{doc}: wide displays that do not scroll or show no scroll cue: " \
-                                   f"{m['wide_displays'][:3]}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_nothing_is_cut_without_a_cue(doc, measured):
+    for view, cut in measured(doc)["cut"].items():
+        assert not cut["clipped"], f"{doc} ({view}): {len(cut['clipped'])} boxes cut wider content off " \
+                                   f"with no way to scroll: {cut['clipped'][:3]}"
+        assert not cut["nocue"], f"{doc} ({view}): {len(cut['nocue'])} wide boxes with no scroll cue: " \
+                                 f"{cut['nocue'][:3]}"
+        assert not cut["falsecue"], f"{doc} ({view}): boxes whose scroll cue is not opaque (a false glow) " \
+                                    f"where nothing scrolls: {cut['falsecue'][:3]}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_figures_keep_their_aspect_ratio(doc, measured):
+    for view, bad in measured(doc)["squashed"].items():
+        assert not bad, f"{doc} ({view}): figures drawn off their PNG's aspect ratio (> 2 %): {bad[:3]}"
 
 
 @pytest.mark.parametrize("doc", DOCS)

@@ -217,8 +217,8 @@ def test_banner_text():
 
     entry = {"seconds": 189.7, "fast_seconds": 41.2, "device": "CPU (x86_64, 2 cores)"}
     text = banner_text(entry, gpu=True)
-    assert text.startswith("Runtime: GPU recommended") and "full run 3 min 10 s, FAST mode 41 s" in text
-    assert "On a GPU: not measured yet." in text
+    assert text == "Runtime: CPU is fine (no GPU needed). CPU, full run: 3 min 10 s; FAST mode: 41 s."
+    assert "GPU" not in text.replace("no GPU needed", "")  # no GPU claim before a GPU time exists
     text = banner_text({**entry, "gpu": {"seconds": 20.0, "fast_seconds": 9.6, "device": "NVIDIA H200"}}, gpu=True)
-    assert "On a GPU (NVIDIA H200): full run 20 s, FAST mode 10 s." in text
+    assert text.startswith("Runtime: CPU or GPU.") and "GPU (NVIDIA H200), full run: 20 s; FAST mode: 10 s." in text
     assert banner_text(None, gpu=False) == "Runtime: CPU is fine (no GPU needed). Run time: not measured yet."

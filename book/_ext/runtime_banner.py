@@ -1,7 +1,8 @@
 """Sphinx extension: a runtime banner under each chapter title, from the stored run; and the book's version.
 
-The banner says which runtime a chapter wants (GPU recommended for the chapters that train networks, which
-carry Colab's GPU metadata; CPU is fine for the others) and how long it took, read from
+The banner says which runtime a chapter needs (a CPU is fine everywhere; a GPU is named only for the chapters
+that train networks, which carry Colab's GPU metadata, and only once a GPU time is measured) and how long it
+took, read from
 ``book/execution_status.json`` (written by ``make execute``: full-mode and FAST wall times on the CPU, and on a
 GPU once ``tools/gpu_check.sh`` has measured them). The notebooks themselves are never edited: the banner is
 inserted into the page's doctree at build time. ``tools/colab_notebooks.py`` puts the same text into the
@@ -19,7 +20,7 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STATUS = ROOT / "book" / "execution_status.json"
-CHAPTER = re.compile(r"^book/ch\d\d_")
+CHAPTER = re.compile(r"^book/ch\d\d[a-z]?_")  # ch09b: a chapter too
 
 
 def _seconds(s: float) -> str:
@@ -29,22 +30,23 @@ def _seconds(s: float) -> str:
     return f"{int(s // 60)} min {int(round(s % 60)):02d} s"
 
 
+def _times(entry: dict) -> str:
+    full = _seconds(entry["seconds"]) if "seconds" in entry else "not measured"
+    fast = f"; FAST mode: {_seconds(entry['fast_seconds'])}" if "fast_seconds" in entry else ""
+    return f"full run: {full}{fast}"
+
+
 def banner_text(entry: dict | None, gpu: bool) -> str:
-    """One line: the runtime wanted and the measured times of the stored run (``entry`` of the status file)."""
-    want = ("GPU recommended (this chapter trains networks; it also runs on a CPU)" if gpu
-            else "CPU is fine (no GPU needed)")
+    """One line: the runtime a chapter needs and the measured times of the stored run (``entry`` of the status
+    file). A GPU is mentioned only once a GPU time exists: an unmeasured "GPU recommended" sent readers to wait
+    for a GPU runtime that may not be faster for these small networks (issue 21)."""
+    g = (entry or {}).get("gpu")
+    want = "CPU or GPU" if gpu and g else "CPU is fine (no GPU needed)"
     parts = [f"Runtime: {want}."]
     if entry:
-        cpu = f"full run {_seconds(entry['seconds'])}" if "seconds" in entry else "full run not measured"
-        fast = f", FAST mode {_seconds(entry['fast_seconds'])}" if "fast_seconds" in entry else ""
-        parts.append(f"Stored run on {entry.get('device', 'a CPU')}: {cpu}{fast}.")
-        g = entry.get("gpu")
+        parts.append(f"CPU, {_times(entry)}.")
         if g:
-            gfast = f", FAST mode {_seconds(g['fast_seconds'])}" if "fast_seconds" in g else ""
-            gfull = f"full run {_seconds(g['seconds'])}" if "seconds" in g else "full run not measured"
-            parts.append(f"On a GPU ({g.get('device', 'CUDA')}): {gfull}{gfast}.")
-        elif gpu:
-            parts.append("On a GPU: not measured yet.")
+            parts.append(f"GPU ({g.get('device', 'CUDA')}), {_times(g)}.")
     else:
         parts.append("Run time: not measured yet.")
     return " ".join(parts)
@@ -95,4 +97,4 @@ def setup(app):
     app.connect("env-get-outdated", outdated)
     app.connect("doctree-read", insert_banner)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True,
-            "env_version": 1}
+            "env_version": 2}  # 2: the banner text changed (issue 21)
