@@ -800,3 +800,49 @@ def test_check_masks_demands_boolean_masks_of_the_weight_shape():
         q.check_masks({**masks, "2": masks["2"].T}, net)
     with pytest.raises(ValueError, match="no entry for layer '2'"):
         q.check_masks({k: v for k, v in masks.items() if k != "2"}, net)
+
+
+# --- chapter 7's experiment functions (poprisk.quantize.study) --------------------------------------------------
+
+def test_study_dp_random_checks_pass_and_count_trials():
+    from poprisk.quantize import study
+
+    gap, monotone, violations = study.dp_random_checks(20, seed=1)
+    assert gap < 1e-12 and monotone and violations == 0
+
+
+def test_study_labelling_distortion_and_closed_form():
+    from poprisk.quantize import study
+
+    w, h = np.array([0.0, 1.0, 4.0, 6.0]), np.array([1.0, 3.0, 1.0, 1.0])
+    # clusters {0,1} (centre 0.75) and {4,6} (centre 5): 0.75^2 + 3*0.25^2 + 1 + 1
+    assert np.isclose(study.labelling_distortion(w, h, [0, 0, 1, 1], 2), 0.5625 + 0.1875 + 2.0)
+    for beta in (0.0, 0.7, 30.0):
+        assert np.allclose(q.drhw_pair_update(2.0, -3.0, 5.0, 4.0, beta),
+                           study.drhw_pair_closed_form(2.0, -3.0, 5.0, 4.0, beta))
+    assert study.worst_pair_distance_increase(np.random.default_rng(0), n_trials=10) <= 1e-12
+
+
+def test_study_sweeps_and_solver_rows():
+    import torch
+
+    from poprisk.quantize import study
+
+    rng = np.random.default_rng(0)
+    w, h = rng.normal(size=200), rng.gamma(1.0, size=200) + 0.05
+    centres, diameters, distortions, settled = study.drhw_sweep(w, h, 3, [0.0, 1.0, 100.0])
+    assert centres.shape == (3, 3) and 0 <= settled <= 3
+    assert diameters[-1] < diameters[0] and distortions[-1] > distortions[0]
+    rows = study.solver_excess_rows({"a": (w, h)}, [2, 4])
+    assert [r["K"] for r in rows] == [2, 4]
+    assert all(r["Lloyd HW"] >= -1e-9 and r["plain K-means"] >= -1e-9 for r in rows)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    imp = {"0": torch.zeros(2, 3), "2": torch.ones(1, 2)}
+    layers = study.linear_layer_arrays(net, imp)
+    assert list(layers) == ["0", "2"] and layers["0"][0].shape == (6,)
+    assert study.zero_curvature_shares(layers, imp) == [("0", 6, 1.0), ("2", 2, 0.0)]
+    W = rng.normal(size=(30, 2))
+    H = np.broadcast_to(np.eye(2), (30, 2, 2)).copy()
+    assert study.drhw_centre_path(W, H, 2, [0.0, 5.0]).shape == (2, 2, 2)
+    diam, pairs = study.drhw_diameter_trace(W, H, 3, 5.0, n_iters=4)
+    assert len(diam) == len(pairs) == 4

@@ -78,6 +78,7 @@ from poprisk.quantize.lloyd import (drhw_kmeans, drhw_linear, drhw_pair_update, 
                                     uniform_quantize)
 from poprisk.quantize.model import (METHODS, SIGNS, LayerReport, QuantizationReport, check_importances,
                                     check_masks, quantize_model)
+from poprisk.quantize import study  # noqa: E402  (chapter 7's experiments; imports the names above)
 
 __all__ = ["BACKENDS", "INITS", "LAGRANGIAN_MIN_K", "METHODS", "SIGNS", "LayerReport", "QuantizationReport",
            "assign", "brute_force_kmeans", "check_importances", "check_masks", "diameter", "distortion", "drhw_kmeans",
