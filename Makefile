@@ -15,7 +15,7 @@ export VERSION NB MUTATE_ARGS
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
-        colab-env device-path gpu-check gpu-check-dry timings-fast test-mutations fashion-mnist
+        colab-env device-path gpu-check gpu-check-dry timings-fast test-mutations fashion-mnist test-quick test-portable
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,23 @@ book: $(STAMP) fashion-mnist
 ## test: unit tests, book checks, site build, real-browser check, and every notebook under nbval in FAST mode
 test: $(STAMP) chromium fashion-mnist
 	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest $(NBVAL) tests book
+
+## test-quick: the edit-test loop: library tests on two processes, then every notebook in FAST mode (no site
+## build, browser, PDF or Colab render)
+QUICK_SKIP := --ignore=tests/test_browser.py --ignore=tests/test_site.py --ignore=tests/test_pdf.py \
+              --ignore=tests/test_colab_render.py --ignore=tests/test_colab_notebooks.py \
+              --ignore=tests/test_student_site.py --ignore=tests/test_colab_env.py
+test-quick: $(STAMP) fashion-mnist
+	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q -n 2 --dist loadfile $(QUICK_SKIP) tests
+	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q $(NBVAL) book
+
+## test-portable: every chapter in FAST mode under nbval in two numerically different set-ups (generic ATen
+## kernels on one thread; the native kernels on two threads); a checked output that differs fails either run
+PORTABLE_A := ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 POPRISK_THREADS=1
+PORTABLE_B := OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2 POPRISK_THREADS=2
+test-portable: $(STAMP) fashion-mnist
+	$(PORTABLE_A) POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q $(NBVAL) book
+	$(PORTABLE_B) POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q $(NBVAL) book
 
 ## test-mutations: every break listed in tools/mutations/*.py must fail a unit test or a FAST check cell
 ## (not part of `make test`; MUTATE_ARGS="--only ID" or "--jobs 2" pass options to tools/mutate.py)
