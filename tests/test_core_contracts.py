@@ -62,7 +62,9 @@ def test_train_threads_setting(monkeypatch):
     assert config.train_threads() == 1
     monkeypatch.setenv("POPRISK_THREADS", "2")
     assert config.train_threads() == 2
-    for bad in ("0", "two", "-1", ""):
+    monkeypatch.setenv("POPRISK_THREADS", "")  # empty means the default, as for every switch
+    assert config.train_threads() == 1
+    for bad in ("0", "two", "-1"):
         monkeypatch.setenv("POPRISK_THREADS", bad)
         with pytest.raises(ValueError, match="POPRISK_THREADS"):
             config.train_threads()
