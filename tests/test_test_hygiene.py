@@ -204,24 +204,45 @@ def test_residual_lint_allows_bounds_and_rounded_values(text):
     assert residual_prints(text) == []
 
 
-def _checked_text(cell: dict) -> str:
-    """What nbval compares in a cell: stream text and every text/* representation (HTML without its tags)."""
-    parts = []
+def _checked_text(cell: dict) -> tuple[str, str]:
+    """What nbval compares in a cell, as (printed text, table text): stream text and text/plain, except the
+    text/plain of an output that has an HTML form (a table), whose cells come as the second part."""
+    printed, tabled = [], []
     for out in cell.get("outputs", []):
-        parts.append("".join(out.get("text", "")))
-        for mime, value in out.get("data", {}).items():
-            if mime.startswith("text/") and mime != "text/latex":
-                value = "".join(value)
-                parts.append(re.sub(r"<[^>]+>", " ", value) if mime == "text/html" else value)
-    return "\n".join(parts)
+        printed.append("".join(out.get("text", "")))
+        data = out.get("data", {})
+        if "text/html" in data:
+            tabled.append(re.sub(r"<[^>]+>", " ", "".join(data["text/html"])))
+        elif "text/plain" in data:
+            printed.append("".join(data["text/plain"]))
+    return "\n".join(printed), "\n".join(tabled)
+
+
+def table_residuals(text: str) -> list[str]:
+    """The numbers of a table that print rounding-level digits. A table cell shows a quantity at the table's
+    fixed number of significant digits, so a small value there (``2.36e-05``) is the quantity, not a residual;
+    what is flagged is more digits than a claim needs (more than 4 significant, or a 7-digit decimal)."""
+    bad = [m.group(0) for m in E_NUMBER.finditer(text) if _significant(m.group(1)) > 4]
+    return bad + [m.group(0) for m in DECIMAL.finditer(text) if _significant(m.group(1)) >= 7]
 
 
 def checked_residuals(path: pathlib.Path) -> dict[int, list[str]]:
     """{code-cell index: offending numbers} over the ``nbval-check-output`` cells of one notebook."""
     cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    found = {i: residual_prints(_checked_text(c)) for i, c in enumerate(cells)
-             if "nbval-check-output" in c.get("metadata", {}).get("tags", [])}
+    found = {}
+    for i, c in enumerate(cells):
+        if "nbval-check-output" in c.get("metadata", {}).get("tags", []):
+            printed, tabled = _checked_text(c)
+            found[i] = residual_prints(printed) + table_residuals(tabled)
     return {i: bad for i, bad in found.items() if bad}
+
+
+def test_table_lint_allows_small_quantities_but_not_long_digits():
+    assert table_residuals(" 0.000181   2.36e−05   0.730 ") == []
+    assert table_residuals(" 2.3612e−05 ") and table_residuals(" 4.030216 ")
+    printed, tabled = _checked_text({"outputs": [{"output_type": "execute_result", "data": {
+        "text/plain": "1.16e-04", "text/html": "<td>1.16e-04</td>"}}]})
+    assert printed == "" and "1.16e-04" in tabled
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
