@@ -21,6 +21,7 @@ Used by ``tests/test_device_path.py`` (library) and ``make device-path`` (every 
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -114,12 +115,21 @@ def install() -> DeviceGuard:
     return guard
 
 
+def requested_device() -> str:
+    """``POPRISK_TEST_DEVICE``: ``cpu`` (default: the device-path tests run on the pretend accelerator) or
+    ``cuda`` (tools/gpu_check.sh: they run on the real GPU)."""
+    name = os.environ.get("POPRISK_TEST_DEVICE", "cpu").strip().lower()
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"POPRISK_TEST_DEVICE must be 'cpu' or 'cuda', got {name!r}")
+    return name
+
+
 def uninstall() -> None:
     while _ACTIVE:
         _ACTIVE.pop().__exit__(None, None, None)
 
 
-def run_notebooks(paths, timeout: int = 600) -> dict[str, str]:
+def run_notebooks(paths, timeout: int | None = None) -> dict[str, str]:
     """Execute each notebook (FAST mode) with the guard installed by an injected first cell; return
     ``{notebook: error}`` for those that failed (``make device-path``)."""
     import pathlib
@@ -130,6 +140,10 @@ def run_notebooks(paths, timeout: int = 600) -> dict[str, str]:
     from nbclient.exceptions import CellExecutionError
 
     here = pathlib.Path(__file__).resolve().parent
+    if timeout is None:  # tools/timeouts.py names every timeout
+        sys.path.insert(0, str(here.parent))
+        from tools import timeouts
+        timeout = timeouts.notebook_cell()
     os.environ.update(POPRISK_FAST="1", POPRISK_PROGRESS="0", POPRISK_DEVICE="cpu:0")
     failures = {}
     for path in map(pathlib.Path, paths):
@@ -148,6 +162,4 @@ def run_notebooks(paths, timeout: int = 600) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(1 if run_notebooks(sys.argv[1:]) else 0)

@@ -36,6 +36,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tools import timeouts  # noqa: E402
 from tools.execute_notebooks import toc_files  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -202,7 +203,7 @@ def browser():
 @functools.cache
 def link_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeouts.http()) as r:
             return r.status == 200
     except urllib.error.HTTPError:
         return False
@@ -211,6 +212,7 @@ def link_ok(url: str) -> bool:
 def open_page(browser, url, viewport, scheme="light"):
     phone = viewport["width"] < 500
     page = browser.new_page(viewport=viewport, color_scheme=scheme, has_touch=phone, is_mobile=phone)
+    page.set_default_timeout(timeouts.browser_ms())
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     response = page.goto(url)
@@ -218,7 +220,7 @@ def open_page(browser, url, viewport, scheme="light"):
     page.wait_for_load_state("load")
     if page.locator(".math").count():
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                               timeout=20000)
+                               timeout=timeouts.browser_ms())
         page.evaluate("() => MathJax.startup.promise")
         page.wait_for_timeout(100)  # book/_static/poprisk-scroll-focus.js runs after typesetting
     return page, errors

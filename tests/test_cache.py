@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from poprisk import cache
+from tools import timeouts
 
 PAYLOAD = {"settings": {"epochs": 1}, "seed": 0, "data": "abc", "code": "x", "device": "cpu"}
 OTHER = {**PAYLOAD, "seed": 1}
@@ -244,7 +245,7 @@ def test_concurrent_writers_and_readers_leave_one_complete_entry(tmp_path):
                               stderr=subprocess.PIPE, text=True, env=env)
              for role in ("writer", "both")]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        out, err = p.communicate(timeout=timeouts.child_process())
         assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == [f"{cache.key_of({'seed': 0, 'data': 'concurrent'})}.pt"]  # no temp or damaged files

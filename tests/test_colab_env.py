@@ -26,6 +26,7 @@ import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tools import timeouts  # noqa: E402
 from tools.new_notebook import version  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.environ.get("POPRISK_COLAB_ENV") != "1",
@@ -104,7 +105,7 @@ def test_bootstrap_install_then_fast_chapters(venv, tagged_clone, tmp_path):
     assert str(venv.parents[1]) in where and where.split()[1] == version(), where
     script = ("import sys, nbformat\nfrom nbclient import NotebookClient\n"
               "nb = nbformat.read(sys.argv[1], as_version=4)\n"
-              "NotebookClient(nb, timeout=900, kernel_name='python3',"
+              f"NotebookClient(nb, timeout={timeouts.notebook_cell()}, kernel_name='python3',"
               " resources={'metadata': {'path': sys.argv[2]}}).execute()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(POPRISK_FAST="1", POPRISK_PROGRESS="0", JUPYTER_PATH=str(venv.parents[1] / "share" / "jupyter"))

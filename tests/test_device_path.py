@@ -19,14 +19,25 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import device_guard as dg  # noqa: E402
 
 
+guard_only = pytest.mark.skipif(dg.requested_device() == "cuda",
+                                reason="tests the pretend accelerator; CUDA guards itself")
+
+
 @pytest.fixture()
-def guard(monkeypatch):
+def guard(monkeypatch, test_device):
+    """The accelerator of the end-to-end tests: the pretend one on the CPU, the real GPU under
+    ``POPRISK_TEST_DEVICE=cuda`` (tools/gpu_check.sh), where CUDA itself refuses ``.numpy()`` of a GPU tensor."""
+    if test_device.type == "cuda":
+        monkeypatch.setenv("POPRISK_DEVICE", "cuda")
+        yield test_device
+        return
     monkeypatch.setenv("POPRISK_DEVICE", "cpu:0")
     g = dg.DeviceGuard()
     with g:
         yield dg.ACCEL
 
 
+@guard_only
 def test_guard_catches_numpy_of_a_device_tensor(guard):
     x = torch.randn(6, 3).to(guard)
     y = (x * 2).sum(0)
@@ -37,6 +48,7 @@ def test_guard_catches_numpy_of_a_device_tensor(guard):
     assert np.isfinite(float(y[0])) and len(y.tolist()) == 3  # these work on CUDA too
 
 
+@guard_only
 def test_guard_follows_modules_gradients_and_device_attributes(guard):
     from poprisk import config
 

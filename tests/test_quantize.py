@@ -10,6 +10,7 @@ from torch import nn
 import oracles
 from poprisk import quantize as q
 from poprisk.models import compressible_layers
+from tools import timeouts
 
 FAST = settings(max_examples=40, deadline=None)
 
@@ -706,7 +707,8 @@ def _run_python(code, **env):
     import os
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=timeouts.child_process(),
                          env={**os.environ, **env})
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout

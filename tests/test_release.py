@@ -16,7 +16,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools import release  # noqa: E402
+from tools import release, timeouts  # noqa: E402
 from tools.new_notebook import bootstrap_source, version  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "book").glob("ch*.ipynb"))
@@ -137,7 +137,8 @@ def make_release(repo, version_value):
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     env.pop("VERSION", None)
     return subprocess.run(["make", "-s", "-o", ".venv/.installed", "release", f"VERSION={version_value}"],
-                          cwd=repo, capture_output=True, text=True, env=env, timeout=120)
+                          cwd=repo, capture_output=True, text=True, env=env,
+                          timeout=timeouts.child_process())
 
 
 def state(repo):

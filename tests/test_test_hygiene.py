@@ -19,6 +19,7 @@ import ast
 import json
 import pathlib
 import re
+import sys
 
 import pytest
 
@@ -251,3 +252,137 @@ def test_checked_outputs_print_no_rounding_digits(path):
     assert not found, (f"{path.name}: checked cells (code-cell index: numbers) print rounding-level digits, "
                        f"which differ across CPUs and BLAS builds; assert a bound and print '< 1e-6', or "
                        f"round to the precision the claim needs: {found}")
+
+
+# ------------------------------------------------------------------------------------ timeouts in one place
+# 3. Every timeout of the suite and the tools is named in tools/timeouts.py (scaled by POPRISK_TIMEOUT_SCALE
+#    on a slow machine). :func:`literal_timeouts` reports, in Python source, a number given as a timeout: a
+#    keyword ``timeout=``/``*_timeout=``, a parameter ``timeout: int = 600``, an option ``--timeout`` with a
+#    numeric ``default``, a positional number to a waiting call (``communicate(120)``), and ``timeout=900``
+#    inside generated code (a string); :func:`shell_timeouts` the same in a Makefile or shell script
+#    (``timeout 600 cmd``, ``--nbval-cell-timeout=900``). A pause (Playwright's ``wait_for_timeout(100)``) is
+#    not a bound and passes.
+WAITING_CALLS = {"communicate", "wait", "join", "set_default_timeout", "set_default_navigation_timeout",
+                 "await_reply", "await_idle"}
+TIMEOUT_IN_TEXT = re.compile(r"\b\w*timeout\s*=\s*\d")
+SHELL_TIMEOUT = re.compile(r"(?:^|[\s;&|(])timeout\s+(?:-\S+\s+(?:[A-Za-z]+\s+)?)*\d|--[\w-]*timeout[=\s]+\d", re.I)
+
+
+def _numeric(node: ast.AST | None) -> bool:
+    """A number, or arithmetic of numbers only (``60 * 10``)."""
+    if node is None:
+        return False
+    parts = list(ast.walk(node))
+    return (any(isinstance(n, ast.Constant) and type(n.value) in (int, float) for n in parts)
+            and all(isinstance(n, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop))
+                    and not (isinstance(n, ast.Constant) and type(n.value) not in (int, float)) for n in parts))
+
+
+def _is_timeout_name(name: str | None) -> bool:
+    return bool(name) and name.lower().endswith("timeout")
+
+
+def literal_timeouts(source: str) -> list[int]:
+    """Line numbers in ``source`` that give a timeout as a number instead of through tools/timeouts.py."""
+    hits = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if any(_is_timeout_name(k.arg) and _numeric(k.value) for k in node.keywords):
+                hits.append(node.lineno)
+            elif name in WAITING_CALLS and node.args and _numeric(node.args[0]):
+                hits.append(node.lineno)
+            elif (name == "add_argument" and any(isinstance(a, ast.Constant) and "timeout" in str(a.value)
+                                                 for a in node.args)
+                  and any(k.arg == "default" and _numeric(k.value) for k in node.keywords)):
+                hits.append(node.lineno)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = node.args
+            positional = [*a.posonlyargs, *a.args]
+            pairs = list(zip(positional[len(positional) - len(a.defaults):], a.defaults))
+            pairs += [(arg, d) for arg, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+            if any(_is_timeout_name(arg.arg) and _numeric(d) for arg, d in pairs):
+                hits.append(node.lineno)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and TIMEOUT_IN_TEXT.search(node.value):
+            hits.append(node.lineno)
+    return sorted(set(hits))
+
+
+def shell_timeouts(text: str) -> list[int]:
+    """Line numbers of a Makefile or shell script that give a timeout as a number (comments skipped)."""
+    return [i for i, line in enumerate(text.splitlines(), 1)
+            if not line.lstrip().startswith("#") and SHELL_TIMEOUT.search(line)]
+
+
+LITERAL_TIMEOUTS = '''
+import subprocess
+def run(cmd, timeout: int = 600):
+    subprocess.run(cmd, timeout=120)
+def child(p):
+    return p.communicate(60 * 5)
+ap.add_argument("--timeout", type=float, default=900.0)
+page.wait_for_function("f", timeout=20000)
+script = "NotebookClient(nb, timeout=900)"
+def start(*, startup_timeout=60.0):
+    pass
+'''
+NAMED_TIMEOUTS = '''
+import subprocess
+from tools import timeouts
+def run(cmd, timeout: int | None = None):
+    subprocess.run(cmd, timeout=timeout or timeouts.child_process())
+def child(p):
+    return p.communicate(timeouts.child_process())
+ap.add_argument("--timeout", type=float, default=timeouts.mutation_run())
+page.wait_for_timeout(100)  # a pause, not a bound
+script = f"NotebookClient(nb, timeout={timeouts.notebook_cell()})"
+run(cmd, retries=3, timeout=None)
+'''
+
+
+def test_timeout_lint_catches_numbers():
+    assert literal_timeouts(LITERAL_TIMEOUTS) == [3, 4, 6, 7, 8, 9, 10]
+    assert shell_timeouts("a:\n\ttimeout 600 make x\n\tpytest --nbval-cell-timeout=900 b\n"
+                          "\ttimeout -s KILL 30 cmd\n") == [2, 3, 4]
+
+
+def test_timeout_lint_allows_named_timeouts_and_pauses():
+    assert literal_timeouts(NAMED_TIMEOUTS) == []
+    assert shell_timeouts("# timeout 600 in a comment\n\tpytest --timeout \"$$T\" x\n\tsleep 1\n") == []
+
+
+def _suite_files() -> list[pathlib.Path]:
+    files = [*(ROOT / "tests").glob("*.py"), *(ROOT / "tools").rglob("*.py"), *(ROOT / "bench").glob("*.py")]
+    # tools/timeouts.py names them; this file's samples above are timeouts on purpose
+    return sorted(p for p in files if p not in (ROOT / "tools" / "timeouts.py", pathlib.Path(__file__)))
+
+
+def test_every_timeout_is_named_in_tools_timeouts():
+    found = {str(p.relative_to(ROOT)): literal_timeouts(p.read_text()) for p in _suite_files()}
+    for p in [ROOT / "Makefile", *(ROOT / "tools").glob("*.sh")]:
+        found[str(p.relative_to(ROOT))] = shell_timeouts(p.read_text())
+    found = {p: lines for p, lines in found.items() if lines}
+    assert not found, ("timeouts given as numbers (file: lines): name them in tools/timeouts.py and use "
+                       f"its functions, so that POPRISK_TIMEOUT_SCALE scales every one: {found}")
+
+
+def test_timeout_scale_is_parsed_strictly(monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    from tools import timeouts
+
+    monkeypatch.setenv("POPRISK_TIMEOUT_SCALE", "3")
+    assert timeouts.notebook_cell() == 3 * timeouts.NOTEBOOK_CELL and timeouts.http() == 3 * timeouts.HTTP
+    for bad in ("0", "-1", "fast", "inf", "nan", ""):
+        monkeypatch.setenv("POPRISK_TIMEOUT_SCALE", bad)
+        with pytest.raises(ValueError, match="POPRISK_TIMEOUT_SCALE"):
+            timeouts.scale()
+
+
+def test_nbval_waits_come_from_tools_timeouts(pytestconfig):
+    from tools import timeouts
+
+    option = pytestconfig.option
+    if isinstance(option.nbval_cell_timeout, str):  # given on the command line: the caller's choice
+        pytest.skip("--nbval-cell-timeout given")
+    assert option.nbval_cell_timeout == timeouts.notebook_cell()
+    assert option.nbval_kernel_startup_timeout == timeouts.kernel_startup()

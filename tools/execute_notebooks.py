@@ -26,6 +26,9 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools import timeouts  # noqa: E402
+
 STATUS = ROOT / "book" / "execution_status.json"
 STATUS_PAGE = ROOT / "book" / "status.md"
 TABLE_START, TABLE_END = "<!-- status-table:start -->", "<!-- status-table:end -->"
@@ -126,7 +129,8 @@ def render_status_page() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
-    parser.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
+    parser.add_argument("--timeout", type=int, default=timeouts.notebook_cell(),
+                        help="per-cell timeout in seconds (default: tools/timeouts.py)")
     parser.add_argument("--status", type=pathlib.Path, default=STATUS,
                         help="timings file (default book/execution_status.json, which also re-renders status.md)")
     parser.add_argument("--no-store", action="store_true", help="time the run, leave the notebook unchanged")

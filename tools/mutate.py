@@ -33,6 +33,9 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools import timeouts  # noqa: E402
+
 MUTATION_DIR = ROOT / "tools" / "mutations"
 FIELDS = ("id", "target", "find", "replace", "why", "tests", "notebooks")
 SKIP = {".venv", "_build", ".git", "student", "__pycache__", ".pytest_cache", ".hypothesis",
@@ -175,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", default=None, help="run only these mutation ids")
     ap.add_argument("--list", action="store_true", help="list the mutations and check their `find`s; run nothing")
     ap.add_argument("--jobs", type=int, default=1, help="mutations run in parallel (default 1)")
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per mutation run (default 900)")
+    ap.add_argument("--timeout", type=float, default=timeouts.mutation_run(),
+                    help="seconds per mutation run (default: tools/timeouts.py)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     ap.add_argument("--cache", type=pathlib.Path, default=ROOT / "_build" / "mutate-cache",
                     help="POPRISK_CACHE of the runs (default _build/mutate-cache)")
