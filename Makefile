@@ -15,7 +15,7 @@ export VERSION NB MUTATE_ARGS
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
-        colab-env device-path gpu-check gpu-check-dry timings-fast test-mutations fashion-mnist test-quick test-portable
+        colab-env device-path gpu-check gpu-check-dry gpu-wheels timings-fast test-mutations fashion-mnist test-quick test-portable
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -103,9 +103,12 @@ colab-env: $(STAMP)
 device-path: $(STAMP)
 	if [ -n "$$NB" ]; then $(BIN)/python tests/device_guard.py "$$NB"; else $(BIN)/python tests/device_guard.py book/ch*.ipynb; fi
 
-## gpu-check: tools/gpu_check.sh on a CUDA machine (gpu-check-dry: its CPU dry run)
-gpu-check: $(STAMP)
+## gpu-check: tools/gpu_check.sh on a CUDA machine with its own python3 (no .venv; see the script's header for
+## the device machine: `make gpu-wheels` here first); gpu-check-dry: its CPU dry run
+gpu-check:
 	tools/gpu_check.sh
+gpu-wheels: $(STAMP)
+	$(BIN)/python tools/gpu_wheels.py
 gpu-check-dry: $(STAMP)
 	POPRISK_GPU_CHECK=1 $(BIN)/python -m pytest -q tests/test_gpu_check.py
 

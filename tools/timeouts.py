@@ -37,6 +37,9 @@ HTTP = 30  # a request to the local site server
 SITE_BUILD = 1800  # `jupyter-book build` of the whole site (tests/conftest.py's built_site)
 NBVAL_OUTPUT = 60  # nbval's wait for a finished cell's output messages (its own default, 5 s, is short under load)
 MUTATION_RUN = 900  # one mutation's unit tests and FAST notebooks (tools/mutate.py)
+# tools/gpu_check.sh's whole run: the device tool's 600 s per command less the machine's start-up and the
+# transfers. Not scaled: the device's limit does not grow on a slow machine.
+GPU_CHECK_BUDGET = 540
 
 
 def notebook_cell() -> int:
@@ -69,3 +72,7 @@ def nbval_output() -> int:
 
 def mutation_run() -> int:
     return int(seconds(MUTATION_RUN))
+
+
+def gpu_check_budget() -> int:
+    return GPU_CHECK_BUDGET
