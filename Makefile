@@ -17,11 +17,13 @@ NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sani
 .PHONY: setup book test execute bench student pdf pdf-check chromium clean colab student-site answer-key release stamp \
         colab-env device-path gpu-check gpu-check-dry gpu-wheels timings-fast test-mutations fashion-mnist test-quick test-portable
 
+# One shell, so that the venv's install time can be printed (README "Timings"); `set -x` shows each command.
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	@t0=$$(date +%s); set -ex; \
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install -q -r requirements.txt; \
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .; \
+	touch $(STAMP); { set +x; } 2>/dev/null; echo "phase time: venv $$(( $$(date +%s) - t0 )) s"
 
 setup: $(STAMP)
 
@@ -30,9 +32,10 @@ book: $(STAMP) fashion-mnist
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-## test: unit tests, book checks, site build, real-browser check, and every notebook under nbval in FAST mode
+## test: unit tests, book checks, site build, real-browser check, and every notebook under nbval in FAST mode;
+## at the end, the time of each phase (tests/conftest.py) and the ten slowest tests
 test: $(STAMP) chromium fashion-mnist
-	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest $(NBVAL) tests book
+	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest $(NBVAL) --phase-times --durations=10 tests book
 
 ## test-quick: the edit-test loop: library tests on two processes, then every notebook in FAST mode (no site
 ## build, browser, PDF or Colab render)
@@ -41,7 +44,7 @@ QUICK_SKIP := --ignore=tests/test_browser.py --ignore=tests/test_site.py --ignor
               --ignore=tests/test_student_site.py --ignore=tests/test_colab_env.py
 test-quick: $(STAMP) fashion-mnist
 	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q -n 2 --dist loadfile $(QUICK_SKIP) tests
-	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q $(NBVAL) book
+	POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q $(NBVAL) --phase-times book
 
 ## test-portable: every chapter in FAST mode under nbval in two numerically different set-ups (generic ATen
 ## kernels on one thread; the native kernels on two threads); a checked output that differs fails either run
