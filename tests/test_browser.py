@@ -9,15 +9,16 @@ and each fault class a reader met (issue 12) has its own test, so a regression n
 * phone: tapping the navigation and the contents buttons opens them; no page-level horizontal overflow; no
   inline formula clipped (it must sit inside a box that scrolls);
 * layout (desktop, dark, phone): figures at their PNG's aspect ratio; nothing wider than its box is cut off:
-  displays, outputs, printed lines and tables scroll with a cue, and boxes that fit show none;
+  displays, outputs, printed lines and tables scroll with a cue, and boxes that fit show none; at 390 px most
+  result tables fit the screen (a wide one becomes one card per row): 90 % of the book's, 75 % of each page's;
 * accessibility: axe-core (vendored, tests/vendor/axe-core) finds no serious or critical violation, light and
   dark; every content image has alt text that describes it (not a file path);
 * dark mode: every figure is readable (opaque light pixels, or a light card behind it);
 * structure: theorem/exercise blocks rendered, the Colab link, no dead local link, no JavaScript error.
 
 Screenshots for a person to look at: ``_build/screenshots/{desktop,phone,dark}/<page>.png`` (desktop and
-phone: the top of the page, and ``phone/<page>-nav.png`` with the navigation open; dark: the first figure of
-the page, or its top).
+phone: the top of the page, ``phone/<page>-nav.png`` with the navigation open and ``phone/<page>-table.png`` at
+the first table in its phone form; dark: the first figure of the page, or its top).
 """
 
 from __future__ import annotations
@@ -117,6 +118,18 @@ ASPECT_JS = """() => [...document.querySelectorAll('article img')].filter(i => i
     return {src: (i.getAttribute('src') || '').slice(-30),
             ratio: ((r.width - pad) / (r.height - padv)) / (i.naturalWidth / i.naturalHeight)}; })
   .filter(x => !(Math.abs(x.ratio - 1) < 0.02))"""
+
+# Result tables at 390 px (issue 21): a table wider than the column is shown as one card per row
+# (book/_static/poprisk-tables.js, poprisk.css), so few still need sideways scrolling: each table, and whether its
+# content is wider than the box it sits in (its scroll box, or the article).
+TABLES_FIT_JS = """() => [...document.querySelectorAll('article .poprisk-table')].map(t => {
+  const table = t.querySelector('table'), box = t.querySelector('.poprisk-scroll') || t;
+  return {name: (t.querySelector('.poprisk-caption') || table.querySelector('th') || t).textContent.slice(0, 50),
+          stacked: t.classList.contains('poprisk-stacked'),
+          wide: table.scrollWidth > box.clientWidth + 1 || t.getBoundingClientRect().right > innerWidth + 1}; })"""
+# At least this share of the book's result tables fits a 390 px phone without sideways scrolling, and on every
+# page with a table at least PAGE_SHARE of them (the rest scroll, with their cue: test_nothing_is_cut_...).
+BOOK_SHARE, PAGE_SHARE = 0.9, 0.75
 
 # Code formatted at 88 columns (tests/test_notebook_style.py) fits the desktop column without scrolling.
 CODE_OVERFLOW_JS = """() => [...document.querySelectorAll('article div.highlight pre')]
@@ -309,6 +322,11 @@ def measured(server, browser, built_site, root, config):
         m["clipped_math"] = page.evaluate(CLIPPED_MATH_JS)
         m["squashed"]["phone"] = page.evaluate(ASPECT_JS)
         m["cut"]["phone"] = page.evaluate(CUT_JS, SCROLLERS)
+        m["phone_tables"] = page.evaluate(TABLES_FIT_JS)
+        first_card = page.locator("article .poprisk-stacked")
+        if first_card.count():  # a wide table in its phone form, for a person to look at
+            first_card.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "phone" / f"{name}-table.png"))
         m["unreachable"] += page.evaluate(UNREACHABLE_SCROLLERS_JS)
         m["nav_opens"] = opens(page, ".primary-toggle", ".bd-sidebar-primary")
         page.screenshot(path=str(shots / "phone" / f"{name}-nav.png"))
@@ -364,6 +382,23 @@ def test_nothing_is_cut_without_a_cue(doc, measured):
                                  f"{cut['nocue'][:3]}"
         assert not cut["falsecue"], f"{doc} ({view}): boxes whose scroll cue is not opaque (a false glow) " \
                                     f"where nothing scrolls: {cut['falsecue'][:3]}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_phone_tables_fit_the_screen(doc, measured):
+    tables = measured(doc)["phone_tables"]
+    wide = [t["name"] for t in tables if t["wide"]]
+    assert len(wide) <= (1 - PAGE_SHARE) * len(tables), \
+        f"{doc}: {len(wide)} of {len(tables)} result tables wider than a 390 px phone: {wide[:3]}"
+
+
+def test_most_phone_tables_of_the_book_fit_the_screen(measured):
+    tables = [t for doc in DOCS for t in measured(doc)["phone_tables"]]
+    wide = [t for t in tables if t["wide"]]
+    assert len(tables) > 50, "the book's result tables were not found on the pages"
+    assert any(t["stacked"] for t in tables), "no wide table got its phone form (poprisk-tables.js)"
+    assert len(wide) <= (1 - BOOK_SHARE) * len(tables), \
+        f"{len(wide)} of {len(tables)} result tables wider than a 390 px phone: {[t['name'] for t in wide][:5]}"
 
 
 @pytest.mark.parametrize("doc", DOCS)

@@ -110,3 +110,24 @@ def test_labelled_requires_both_labels():
     fig, ax = plt.subplots()
     with pytest.raises(ValueError):
         plotting.labelled(ax, "", "y")
+
+
+def test_interval_rows_clips_at_the_edge_and_writes_the_numbers():
+    fig, ax = plt.subplots()
+    plotting.interval_rows(ax, ["a", "far"], [0.01, 65.8], [-0.02, 10.8], [0.04, 138.0], xlim=(-0.1, 0.15),
+                           label="raw")
+    assert ax.get_xlim() == (-0.1, 0.15)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "far"]
+    assert [t.get_position()[1] for t in ax.get_yticklabels()] == [1, 0]  # first row on top
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == ["65.8 [10.8, 138]"]  # only the interval beyond the axis is written out
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("kwargs", [dict(lo=[0.5]), dict(xlim=(1, 0)), dict(labels=[])])
+def test_interval_rows_rejects_bad_input(kwargs):
+    args = dict(labels=["a"], mean=[0.0], lo=[-1.0], hi=[1.0], xlim=(-2, 2)) | kwargs
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError):
+        plotting.interval_rows(ax, **args)
+    plt.close(fig)

@@ -164,3 +164,46 @@ def reliability_diagram(ax, curves, *, min_count: int = 1):
     ax.set_aspect("equal")
     labelled(ax, "confidence (mean top-class probability in the bin)", "accuracy in the bin")
     return ax
+
+
+def interval_rows(ax, labels, mean, lo, hi, *, xlim: tuple[float, float], offset: float = 0.0, **kwargs):
+    """One horizontal interval ``[lo, hi]`` with its ``mean`` per row, the first row on top (a forest plot of
+    differences; chapter 9b draws its verdicts this way, raw and calibrated side by side with ``offset``).
+
+    The x axis is set to ``xlim``; an interval reaching beyond it is drawn to the edge, ends in an arrow there,
+    and has its numbers written on its line next to the arrow (one compressor 100 times worse than the others then does not
+    squeeze everyone else's interval to a dot). Extra keyword arguments (``color``, ``label``) go to
+    ``ax.errorbar``. Returns ``ax``.
+    """
+    import numpy as np
+
+    from poprisk.tables import format_number
+
+    labels = [str(v) for v in labels]
+    m, a, b = (np.asarray(v, dtype=float) for v in (mean, lo, hi))
+    if not len(labels) == len(m) == len(a) == len(b) or len(m) == 0:
+        raise ValueError("labels, mean, lo and hi must be non-empty and of one length")
+    if np.any(a > m + 1e-12) or np.any(b < m - 1e-12):
+        raise ValueError("every interval [lo, hi] must contain its mean")
+    left, right = (float(v) for v in xlim)
+    if not left < right:
+        raise ValueError(f"xlim must be (left, right) with left < right, got {xlim!r}")
+    y = np.arange(len(m))[::-1] + offset
+    cm, ca, cb = (np.clip(v, left, right) for v in (m, a, b))
+    kwargs.setdefault("capsize", 3)
+    kwargs.setdefault("fmt", "o")
+    bars = ax.errorbar(cm, y, xerr=np.vstack([cm - ca, cb - cm]), **kwargs)
+    colour = bars.lines[0].get_color()
+    for yi, mi, ai, bi in zip(y, m, a, b):
+        if ai < left or bi > right:
+            edge, side = (right, "right") if bi > right else (left, "left")
+            ax.plot([edge], [yi], marker=">" if side == "right" else "<", color=colour, ls="none")
+            # on the interval's own line, next to its arrow, on a white ground: never over the next row
+            ax.annotate(f"{format_number(mi, 3)} [{format_number(ai, 3)}, {format_number(bi, 3)}]",
+                        (edge, yi), xytext=(-9 if side == "right" else 9, 0), textcoords="offset points",
+                        ha=side, va="center", fontsize=9, color=colour, zorder=5,
+                        bbox=dict(boxstyle="square,pad=0.15", fc="white", ec="none"))
+    ax.set_xlim(left, right)
+    ax.set_yticks(np.arange(len(m))[::-1], labels)
+    ax.grid(False, axis="y")
+    return ax

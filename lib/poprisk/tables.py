@@ -2,9 +2,10 @@
 in the PDF (every chapter that reports numbers).
 
 The book's tables are tidy :class:`pandas.DataFrame` objects; :func:`show` is the one way a chapter puts one
-on the page. It formats every float to a fixed number of significant digits (so a column reads the same on
-a phone, a desktop and in print), hides the integer index, and returns an object with both an HTML and a
-LaTeX representation: Jupyter, Colab and the site pick the HTML one, the PDF build the LaTeX one (no
+on the page. It gives every column its reader's name (:func:`poprisk.column_names.reader_name`: ``test CE
+(nats)``, not ``test_ce``) and one number format (:func:`format_column`: the same decimals in every row, so
+a column reads the same on a phone, a desktop and in print), hides the integer index, and returns an object
+with both an HTML and a LaTeX representation: Jupyter, Colab and the site pick the HTML one, the PDF build the LaTeX one (no
 monospace text walls split mid-number).
 """
 
@@ -17,7 +18,9 @@ import re
 
 import pandas as pd
 
-__all__ = ["format_number", "latex_table", "show", "Shown"]
+from poprisk.column_names import reader_name
+
+__all__ = ["format_column", "format_number", "latex_table", "show", "Shown"]
 
 
 def format_number(value, digits: int = 4) -> str:
@@ -38,6 +41,60 @@ def format_number(value, digits: int = 4) -> str:
         decimals = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
         return f"{x:.{decimals}f}".replace("-", "−")
     return f"{x:.{digits - 1}e}".replace("-", "−")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _missing(value) -> bool:
+    return value is None or (_is_number(value) and math.isnan(float(value)))
+
+
+def format_column(values, digits: int = 4) -> list[str]:
+    """The cells of one table column, all numbers in one format.
+
+    * integers (or floats that are all whole numbers): as integers;
+    * floats whose largest magnitude lies in [1e-4, 1e6): fixed point, with the decimals that give the largest
+      value ``digits`` significant digits, plus up to two more so that the smallest non-zero value keeps two
+      (``0.4771`` and ``0.0005`` in one column read ``0.47710`` and ``0.00050`` at ``digits=4``, never
+      ``0.4771`` beside ``0.0005000``);
+    * other floats: scientific with ``digits`` significant digits;
+    * ``None``/NaN as an en dash, infinities as ``∞``.
+
+    A column that also holds text (a settings column whose rows are different quantities) keeps the
+    per-value form of :func:`format_number`.
+    """
+    values = list(values)
+    present = [v for v in values if not _missing(v)]
+    if not all(_is_number(v) for v in present):
+        return [format_number(v, digits) for v in values]
+    finite = [float(v) for v in present if math.isfinite(float(v))]
+    if all(isinstance(v, numbers.Integral) or float(v).is_integer() for v in finite) and \
+            max(map(abs, finite), default=0.0) < 1e15:
+        def fmt(x: float) -> str:
+            return f"{int(x):d}".replace("-", "−")
+    else:
+        largest = max(abs(x) for x in finite)
+        if 1e-4 <= largest < 1e6:
+            decimals = max(digits - 1 - math.floor(math.log10(largest)), 0)
+            smallest = min(abs(x) for x in finite if x != 0)
+            decimals = max(decimals, min(1 - math.floor(math.log10(smallest)), decimals + 2))
+
+            def fmt(x: float) -> str:
+                return f"{x:.{decimals}f}".replace("-", "−")
+        else:
+            def fmt(x: float) -> str:
+                return f"{x:.{digits - 1}e}".replace("-", "−")
+
+    def cell(v) -> str:
+        if _missing(v):
+            return "–"
+        if math.isinf(float(v)):
+            return "∞" if v > 0 else "−∞"
+        return fmt(float(v))
+
+    return [cell(v) for v in values]
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -132,9 +189,9 @@ class Shown:
 
     def _cells(self) -> tuple[list[str], list[list[str]]]:
         frame = self.frame.reset_index() if self.index else self.frame
-        header = [str(c) for c in frame.columns]
-        body = [[format_number(v, self.digits) for v in row] for row in frame.itertuples(index=False)]
-        return header, body
+        header = [reader_name(str(c)) for c in frame.columns]
+        columns = [format_column(frame.iloc[:, j].tolist(), self.digits) for j in range(frame.shape[1])]
+        return header, [list(row) for row in zip(*columns)] if columns else []
 
     def _repr_html_(self) -> str:
         header, body = self._cells()
@@ -169,7 +226,7 @@ class Shown:
 def show(frame, *, digits: int = 4, caption: str | None = None, index: bool | None = None) -> Shown:
     """Put ``frame`` (a DataFrame, or anything ``pandas.DataFrame`` accepts) on the page.
 
-    ``digits``: significant digits of every float. ``index``: show the index as leading columns (default:
+    ``digits``: significant digits of the largest float in each column (:func:`format_column`). ``index``: show the index as leading columns (default:
     only when it is not the default ``RangeIndex``). ``caption``: a line above the table.
     """
     if isinstance(digits, bool) or not isinstance(digits, numbers.Integral) or not 1 <= digits <= 12:
