@@ -82,8 +82,8 @@ def mapping(value, name: str, *, nonempty: bool = False):
     from collections.abc import Mapping
 
     if not isinstance(value, Mapping):
-        raise ArgumentTypeError(f"{name} must be a mapping (a dict), got {value!r:.60} "
-                                f"({type(value).__name__})")
+        raise ArgumentTypeError(f"{name} must be a {'non-empty ' if nonempty else ''}mapping (a dict), got "
+                                f"{value!r:.60} ({type(value).__name__})")
     if nonempty and not value:
         raise ValueError(f"{name} must be a non-empty mapping")
     return value
