@@ -13,6 +13,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tools import colab_notebooks as cn  # noqa: E402
+from tools import notebook_text  # noqa: E402
 from tools.student_copy import strip_notebook  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "book").glob("ch*.ipynb"))
@@ -211,7 +212,7 @@ def test_site_shows_the_runtime_banner_under_each_chapter_title(built_site):
         assert m, f"{path.name}: no runtime banner right under the title"
         gpu = nbformat.read(path, as_version=4).metadata.get("accelerator") == "GPU"
         expected = banner_text(status.get(f"book/{path.name}"), gpu)
-        assert cn._plain(m.group(1)) == expected
+        assert notebook_text.plain(m.group(1)) == expected
 
 
 def test_banner_text():

@@ -25,12 +25,10 @@ buttons open (``repository.branch`` of the site build).
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import pathlib
 import re
 import sys
-from dataclasses import dataclass
 
 import nbformat
 import yaml
@@ -38,6 +36,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from tools.notebook_text import Target, exercise_names, read_notebook, site_index  # noqa: E402
 
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*?)\s*$")
 OPTION = re.compile(r"^\s*:(?P<key>[\w-]+):\s*(?P<value>.*)$")
@@ -52,13 +51,6 @@ SOLUTIONS = {"solution", "solution-start", "solution-end"}
 BANNER_MARK = "<!-- runtime-banner -->"
 
 
-@dataclass(frozen=True)
-class Target:
-    page: str  # site path of the page, e.g. "book/ch02_generalization_mi.html"
-    anchor: str
-    text: str  # what the site shows for a reference to it: "Theorem 2", "Exercise 5", a section title
-
-
 def repository_parts(cfg: dict) -> tuple[str, str]:
     match = re.match(r"https://github\.com/([^/]+)/([^/]+?)/?$", cfg["repository"]["url"])
     if not match:
@@ -70,42 +62,6 @@ def site_url(cfg: dict) -> str:
     """The published site (GitHub Pages of the repository), with a trailing slash."""
     owner, name = repository_parts(cfg)
     return f"https://{owner.lower()}.github.io/{name}/"
-
-
-def site_index(html_dir: pathlib.Path) -> dict[str, Target]:
-    """Every anchor of the built site with the text a reference to it shows (numbers for numbered things)."""
-    html_dir = pathlib.Path(html_dir)
-    pages = sorted(html_dir.glob("book/*.html"))
-    if not pages:
-        raise FileNotFoundError(f"no built site under {html_dir} (run `make book` first)")
-    index: dict[str, Target] = {}
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        rel = page.relative_to(html_dir).as_posix()
-        title = re.search(r"<h1>(.*?)<a class=\"headerlink\"", text, re.S)
-        index[f"doc:{rel[:-5]}"] = Target(rel, "", _plain(title.group(1)) if title else rel)
-        ids = list(re.finditer(r'\bid="([^"]+)"', text))
-        for i, m in enumerate(ids):
-            stop = ids[i + 1].start() if i + 1 < len(ids) else len(text)
-            after = text[m.end(): min(stop, m.end() + 3000)]
-            number = re.search(r'<span class="caption-number">([^<]*?)\s*</span>', after)
-            heading = re.match(r'[^<]*>\s*(?:</span>\s*)?(?:<span[^>]*></span>\s*)*<h[1-6]>(.*?)<a class="headerlink"',
-                               after, re.S)
-            eqno = re.search(r'<span class="eqno">\((\d+)\)', after)
-            if number:
-                shown = number.group(1).strip()
-            elif m.group(1).startswith("equation-") and eqno:
-                shown = f"({eqno.group(1)})"
-            elif heading:
-                shown = _plain(heading.group(1))
-            else:
-                continue
-            index.setdefault(m.group(1), Target(rel, m.group(1), shown))
-    return index
-
-
-def _plain(fragment: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
 
 
 def bibliography(bib: pathlib.Path) -> dict[str, tuple[str, str]]:
@@ -198,7 +154,13 @@ class Converter:
 
     # -- blocks --------------------------------------------------------------------------------
     def convert(self, source: str) -> str:
-        lines = self.block(source.splitlines())
+        try:
+            lines = self.block(source.splitlines())
+        except (ValueError, KeyError) as exc:  # every error names the page it comes from
+            msg = str(exc.args[0]) if exc.args else ""
+            if msg.startswith(f"{self.page}:"):
+                raise
+            raise type(exc)(f"{self.page}: {msg}") from None
         text = "\n".join(lines)
         return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
@@ -274,7 +236,8 @@ class Converter:
             return ["$$", *body, "$$", ""]
         if name in ("figure", "image"):
             alt = options.get("alt", "figure")
-            img = self.absolute(LINK.match(f"![{alt}]({arg})"))
+            # a Markdown link target ends at a space: percent-encode spaces of the path (Colab decodes them)
+            img = self.absolute(LINK.match(f"![{alt}]({arg.replace(' ', '%20')})"))
             return [img, "", *content, ""]
         raise ValueError(f"{self.page}: no Colab rendering for the directive {{{name}}}")
 
@@ -364,7 +327,10 @@ def convert_notebook(nb, converter: Converter, banner: str | None = None):
             cells.append(caption)
     boot = [c for c in cells if is_bootstrap(c)]
     cells = [c for c in cells if not is_bootstrap(c)]
-    first = next(c for c in cells if c.cell_type == "markdown")
+    first = next((c for c in cells if c.cell_type == "markdown"), None)
+    if first is None:  # a notebook without prose: the banner and the bootstrap note get a title cell
+        first = nbformat.v4.new_markdown_cell(f"# {converter.page.rsplit('/', 1)[-1].removesuffix('.html')}")
+        cells.insert(0, first)
     if banner:
         head, _, rest = first.source.partition("\n")
         first.source = f"{head}\n\n{banner}\n{rest}"
@@ -377,7 +343,7 @@ def convert_notebook(nb, converter: Converter, banner: str | None = None):
 
 def build(site: pathlib.Path, out: pathlib.Path, *, student: bool = False) -> list[pathlib.Path]:
     """Write the Colab notebook of every chapter to ``out/book/``; return the paths written."""
-    from tools.student_copy import exercise_names, strip_notebook
+    from tools.student_copy import strip_notebook
 
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
     index = site_index(site)
@@ -390,7 +356,7 @@ def build(site: pathlib.Path, out: pathlib.Path, *, student: bool = False) -> li
     written = []
     for path in sorted((ROOT / "book").glob("ch*.ipynb")):
         rel = path.relative_to(ROOT).as_posix()
-        nb = nbformat.read(path, as_version=4)
+        nb = read_notebook(path)
         nb, _ = strip_notebook(nb, names=exercise_names(index), keep_outputs=not student, answer_cells=student)
         converter = Converter(index, bib, site_url(cfg), raw, rel.replace(".ipynb", ".html"))
         convert_notebook(nb, converter, banner_markdown(status, rel, nb.metadata.get("accelerator") == "GPU"))

@@ -11,7 +11,8 @@ Exercises are named as the site numbers them ("Exercise 5"), read from the built
 their source labels. The result goes to ``student/`` (git-ignored), mirroring ``book/``.
 ``tests/test_student_copy.py`` checks that no solution survives and that every stub and answer cell names an
 exercise of the instructor notebook by its site number. ``tools/colab_notebooks.py`` uses the same stripping for
-the Colab notebooks (there with ``keep_outputs=True`` for readers).
+the Colab notebooks (there with ``keep_outputs=True`` for readers); what both need from the built site lives in
+``tools/notebook_text.py``.
 """
 
 from __future__ import annotations
@@ -26,15 +27,11 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from tools.notebook_text import exercise_names, read_notebook, site_index  # noqa: E402
 FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<kind>solution|solution-start|solution-end|exercise)\}\s*(?P<label>\S*)")
 LABEL = re.compile(r"^:label:\s*(\S+)")
 STUB = 'raise NotImplementedError("{name}: write your solution here")'
 ANSWER = "**Your answer ({name}).** *Write your answer here (Markdown and `$…$` math work).*"
-
-
-def exercise_names(index) -> dict[str, str]:
-    """``{exercise label: "Exercise 5"}`` from a site index (:func:`tools.colab_notebooks.site_index`)."""
-    return {label: t.text for label, t in index.items() if t.text.startswith("Exercise ")}
 
 
 def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: bool = False,
@@ -54,13 +51,15 @@ def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: boo
     cells, stubs = [], []
     gated = None  # label of the gated solution we are inside, if any
     stubbed = False
-    def closed(i, lines, m, start, index):
-        """``i`` past the closing fence of the block opened by ``m`` on line ``start``, or an error: an
-        unclosed fence would otherwise swallow the rest of the cell silently."""
-        if i >= len(lines):
-            raise ValueError(f"cell {index}: the {{{m['kind']}}} {m['label'] or ''} fence {m['fence']} opened "
-                             f"on line {start + 1} is never closed")
-        return i + 1
+
+    def past(lines, start, m, index):
+        """The index just past the closing fence of the block opened by ``m`` on line ``start``, or an
+        error: an unclosed fence would otherwise swallow the rest of the cell silently."""
+        for i in range(start + 1, len(lines)):
+            if lines[i].strip() == m["fence"]:
+                return i + 1
+        raise ValueError(f"cell {index}: the {{{m['kind']}}} {m['label'] or ''} fence {m['fence']} opened "
+                         f"on line {start + 1} is never closed")
 
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "raw":
@@ -94,42 +93,23 @@ def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: boo
 
         while i < len(lines):
             m = FENCE.match(lines[i])
-            if m and m["kind"] == "exercise":
-                label, start = None, i
-                i += 1
-                while i < len(lines) and lines[i].strip() != m["fence"]:
-                    label = label or (LABEL.match(lines[i]) or [None, None])[1]
-                    i += 1
-                i = closed(i, lines, m, start, index)
-                if gated is None:
-                    kept.extend(lines[start:i])
-                    if answer_cells and label:
-                        flush()
-                        pieces.append(nbformat.v4.new_markdown_cell(ANSWER.format(name=name(label))))
-            elif m and m["kind"] == "solution":  # a whole block: skip to its closing fence
-                start = i
-                i += 1
-                while i < len(lines) and lines[i].strip() != m["fence"]:
-                    i += 1
-                i = closed(i, lines, m, start, index)
-            elif m and m["kind"] == "solution-start":
-                gated, stubbed = m["label"], False
-                start = i
-                i += 1
-                while i < len(lines) and lines[i].strip() != m["fence"]:
-                    i += 1
-                i = closed(i, lines, m, start, index)
-            elif m and m["kind"] == "solution-end":
-                gated = None
-                start = i
-                i += 1
-                while i < len(lines) and lines[i].strip() != m["fence"]:
-                    i += 1
-                i = closed(i, lines, m, start, index)
-            else:
+            if not m:
                 if gated is None:
                     kept.append(lines[i])
                 i += 1
+                continue
+            start, i = i, past(lines, i, m, index)  # every fenced block is read whole
+            if m["kind"] == "exercise" and gated is None:
+                kept.extend(lines[start:i])
+                label = next((hit[1] for hit in map(LABEL.match, lines[start + 1:i - 1]) if hit), None)
+                if answer_cells and label:
+                    flush()
+                    pieces.append(nbformat.v4.new_markdown_cell(ANSWER.format(name=name(label))))
+            elif m["kind"] == "solution-start":
+                gated, stubbed = m["label"], False
+            elif m["kind"] == "solution-end":
+                gated = None
+            # a {solution} block is dropped whole
         flush()
         cells.extend(pieces)
     if gated is not None:
@@ -140,8 +120,6 @@ def strip_notebook(nb, names: dict[str, str] | None = None, *, keep_outputs: boo
 
 
 def main(argv=None) -> int:
-    from tools.colab_notebooks import site_index
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "student")
     parser.add_argument("--site", type=pathlib.Path, default=ROOT / "_build" / "html",
@@ -151,9 +129,8 @@ def main(argv=None) -> int:
     names = exercise_names(site_index(args.site))
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         try:
-            student, stubs = strip_notebook(nbformat.read(path, as_version=4), names,
-                                            keep_outputs=args.keep_outputs)
-        except (ValueError, KeyError, nbformat.reader.NotJSONError) as exc:
+            student, stubs = strip_notebook(read_notebook(path), names, keep_outputs=args.keep_outputs)
+        except (ValueError, KeyError) as exc:
             raise SystemExit(f"{path}: {exc}") from exc
         target = args.out / path.name
         target.parent.mkdir(parents=True, exist_ok=True)

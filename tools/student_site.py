@@ -25,8 +25,8 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from tools.colab_notebooks import site_index  # noqa: E402
-from tools.student_copy import exercise_names, strip_notebook  # noqa: E402
+from tools.notebook_text import exercise_names, read_notebook, site_index  # noqa: E402
+from tools.student_copy import strip_notebook  # noqa: E402
 
 STUDENT_BRANCH = "colab-student"
 ANSWER_BLOCK = re.compile(r"^(`{3,}|:{3,})\{admonition\} Answer\n.*?^\1[ \t]*$\n?", re.M | re.S)
@@ -67,7 +67,10 @@ def source_tree(site: pathlib.Path, src: pathlib.Path) -> pathlib.Path:
     (src / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     names = exercise_names(site_index(site))
     for path in sorted((ROOT / "book").glob("*.ipynb")):
-        nb, _ = strip_notebook(nbformat.read(path, as_version=4), names, keep_outputs=True)
+        try:
+            nb, _ = strip_notebook(read_notebook(path), names, keep_outputs=True)
+        except (ValueError, KeyError) as exc:
+            raise SystemExit(f"{path}: {exc}") from None
         nbformat.write(nb, src / "book" / path.name)
     for page in (src / "book").glob("*.md"):
         page.write_text(strip_answers(page.read_text()))

@@ -20,17 +20,18 @@ information from the weights at all.
   ``Σ_b (n_b/n) |acc_b − conf_b|`` over ``bins`` bins of ``[0, 1]``; :func:`reliability_curve` gives the
   per-bin confidence, accuracy and count behind it (the reliability diagram).
 
-Inputs are logits ``(n, C)`` and integer labels ``(n,)`` as NumPy arrays or torch tensors (any device); all
-computation is float64 NumPy. Bad input — non-finite logits, mismatched lengths, labels outside ``[0, C)``,
+Inputs are logits ``(n, C)`` and integer labels ``(n,)`` as NumPy arrays or torch tensors (any device, any
+float width: float16 and bfloat16 logits are widened exactly to float64); all computation is float64 NumPy. Bad input — non-finite logits, mismatched lengths, labels outside ``[0, C)``,
 ``bins < 1`` — raises ``ValueError``/``TypeError`` naming the argument.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from poprisk import checks
 
 __all__ = ["T_MIN", "T_MAX", "fit_temperature", "temperature_scale", "per_example_ce", "cross_entropy",
            "expected_calibration_error", "reliability_curve"]
@@ -41,7 +42,9 @@ T_MIN, T_MAX = 0.05, 20.0
 
 def _to_numpy(x, name: str) -> np.ndarray:
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, possibly on a GPU
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        # NumPy has no bfloat16: widen every half-precision tensor (exactly) before leaving torch
+        x = (x.double() if x.is_floating_point() else x).numpy()
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an array or tensor, got {type(x).__name__}")
     try:
@@ -80,9 +83,7 @@ def _checked(logits, labels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _temperature(T) -> float:
-    if isinstance(T, bool) or not isinstance(T, numbers.Real) or not (math.isfinite(T) and T > 0):
-        raise ValueError(f"T must be a finite positive number, got {T!r}")
-    return float(T)
+    return checks.real(T, "T", low=0.0, low_open=True)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -139,8 +140,7 @@ def temperature_scale(logits, T: float):
 
 
 def _top_class(logits, labels, bins) -> tuple[np.ndarray, np.ndarray, int]:
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    bins = checks.integer(bins, "bins", low=1)
     z, y = _checked(logits, labels)
     p = np.exp(_log_softmax(z))
     conf = p.max(axis=1)
@@ -169,6 +169,7 @@ def reliability_curve(logits, labels, bins: int = 15):
     ``count``; empty bins have NaN confidence and accuracy."""
     import pandas as pd
 
+    checks.integer(bins, "bins", low=1, high=10**6)  # the curve has one row per bin, occupied or not
     conf, correct, bins = _top_class(logits, labels, bins)
     idx = _bin_index(conf, bins)
     count = np.bincount(idx, minlength=bins)

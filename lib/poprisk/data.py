@@ -77,7 +77,8 @@ class Split:
         protocol); the test set is unchanged."""
         pool = self.x_train.shape[0]
         replace = checks.boolean(replace, "replace")
-        n = checks.integer(n, "n", low=1, high=None if replace else pool)
+        # with replacement, more than 10 × the pool is a typo, not an experiment (and would fill memory)
+        n = checks.integer(n, "n", low=1, high=10 * pool if replace else pool)
         rng = np.random.default_rng(checks.seed(seed))
         idx = rng.choice(pool, size=int(n), replace=replace)
         idx = torch.as_tensor(idx, device=self.x_train.device)
@@ -106,6 +107,10 @@ def read_idx(path, *, expect: str | None = None) -> np.ndarray:
     bytes, the type code ``0x08`` (unsigned byte), the number of dimensions, one big-endian uint32 size per
     dimension, then the data in C order. ``expect`` (``"images"``/``"labels"``) checks the number of
     dimensions. A truncated file or another type code raises ``ValueError`` naming the file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise checks.ArgumentTypeError(f"path must be a file path, got {type(path).__name__}")
+    if expect is not None:
+        checks.text(expect, "expect", choices=tuple(_IDX_DIMS))
     path = pathlib.Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
@@ -127,6 +132,9 @@ def fashion_mnist_files(folder=None, *, verify: bool = True) -> dict[str, pathli
     """The four idx files of Fashion-MNIST in ``folder`` (default ``$POPRISK_FASHION_DIR`` or
     :data:`FASHION_DIR`), each checked against :data:`FASHION_SHA256` when ``verify``. A missing file raises
     ``FileNotFoundError`` naming Debian's package and ``make fashion-mnist``; a wrong checksum ``ValueError``."""
+    if folder is not None and not isinstance(folder, (str, os.PathLike)):
+        raise checks.ArgumentTypeError(f"folder must be a folder path or None, got {type(folder).__name__}")
+    verify = checks.boolean(verify, "verify")
     folder = pathlib.Path(folder or os.environ.get("POPRISK_FASHION_DIR") or FASHION_DIR)
     paths = {name: folder / name for name in FASHION_SHA256}
     missing = [str(p) for p in paths.values() if not p.is_file()]
@@ -135,7 +143,7 @@ def fashion_mnist_files(folder=None, *, verify: bool = True) -> dict[str, pathli
             f"Fashion-MNIST is not installed: {missing} missing. Install Debian's package "
             f"{FASHION_PACKAGE!r} (`make fashion-mnist`, or `apt-get install {FASHION_PACKAGE}`), or set "
             "POPRISK_FASHION_DIR to a folder holding its four idx files.")
-    if checks.boolean(verify, "verify"):
+    if verify:
         for name, p in paths.items():
             digest = hashlib.sha256(p.read_bytes()).hexdigest()
             if digest != FASHION_SHA256[name]:
@@ -176,6 +184,13 @@ def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:
 DEFAULT_N_TEST = {"mnist_sample": 2000, "digits": 597, "fashion_mnist": 10000}
 
 
+def _device(device):
+    """``device`` checked by :func:`poprisk.config.device` (a name that exists on this machine), or None."""
+    from poprisk import config
+
+    return None if device is None else config.device(device, verbose=False)
+
+
 def load_dataset(name: str = "mnist_sample", *, n_test: int | None = None, seed: int = 0,
                  device=None) -> Split:
     """Load an offline data set, shuffle it with ``seed`` and split off ``n_test`` test examples.
@@ -194,6 +209,7 @@ def load_dataset(name: str = "mnist_sample", *, n_test: int | None = None, seed:
     if not isinstance(name, str) or name not in DATASETS:
         _raw(name)  # raises the error that lists the data sets
     seed = checks.seed(seed)
+    device = _device(device)
     if n_test is None:
         n_test = DEFAULT_N_TEST[name]
     n_test = checks.integer(n_test, "n_test", low=1)
@@ -226,7 +242,8 @@ def load_torchvision(name: str, root: str = "data", *, download: bool = False, d
         raise ValueError(f"name must be one of {TORCHVISION_DATASETS}, got {name!r}")
     download = checks.boolean(download, "download")
     if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root must be a folder path, got {type(root).__name__}")
+        raise checks.ArgumentTypeError(f"root must be a folder path, got {type(root).__name__}")
+    device = _device(device)
     try:
         import torchvision
     except Exception as exc:  # ImportError, or torchvision's operator error beside a mismatched torch

@@ -35,8 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numbers
+
 import numpy as np
 import pandas as pd
+
+from poprisk import checks
 
 __all__ = ["DIFFERENCES", "protocol_differences", "calibration_decomposition", "DECOMPOSITION_TERMS",
            "SETTINGS", "settings_table", "interval_text", "paired_interval", "calibration_table",
@@ -145,6 +149,9 @@ def calibration_decomposition(frame: pd.DataFrame, *,
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     names = dict(zip(_NEEDED, _NEEDED))
     if columns is not None:
+        checks.mapping(columns, "columns")
+        for key, col in columns.items():
+            checks.text(col, f"columns[{key!r}]")
         unknown = sorted(set(columns) - set(_NEEDED))
         if unknown:
             raise ValueError(f"columns has unknown keys {unknown}; expected some of {list(_NEEDED)}")
@@ -154,10 +161,7 @@ def calibration_decomposition(frame: pd.DataFrame, *,
         raise ValueError(f"frame lacks the columns {missing} (has {list(frame.columns)})")
     if frame.empty:
         raise ValueError("frame has no rows")
-    v = {k: frame[names[k]].to_numpy(dtype=np.float64) for k in _NEEDED}
-    bad = [names[k] for k in _NEEDED if not np.isfinite(v[k]).all()]
-    if bad:
-        raise ValueError(f"columns {bad} contain non-finite values")
+    v = {k: checks.numeric_column(frame, names[k], "column") for k in _NEEDED}
     out = frame.copy()
     out["test_change"] = v["test_ce"] - v["base_test_ce"]
     out["distortion"] = v["train_ce"] - v["base_train_ce"]
@@ -215,8 +219,9 @@ def settings_table(configs: Mapping[str, object], fields=None) -> pd.DataFrame:
     if fields is None:
         fields = [f for f in SETTINGS if all(hasattr(c, f) for c in configs.values())]
     else:
-        if isinstance(fields, str):
-            raise TypeError("fields must be a sequence of attribute names, not one string")
+        if isinstance(fields, str) or not isinstance(fields, (list, tuple)) \
+                or not all(isinstance(f, str) for f in fields):
+            raise checks.ArgumentTypeError(f"fields must be a list of attribute names, got {fields!r:.60}")
         fields = list(fields)
         absent = [f for f in fields if not any(hasattr(c, f) for c in configs.values())]
         if absent:
@@ -232,10 +237,34 @@ def settings_table(configs: Mapping[str, object], fields=None) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------- intervals of chapter 9's tables
 
+def _sweep(frame, per) -> None:
+    """Refuse a ``frame`` that is not a sweep table with seeds, and a ``per`` without per-example losses."""
+    checks.frame(frame, "frame", columns=("seed",))
+    if not (callable(getattr(per, "matrix", None)) and isinstance(getattr(per, "losses", None), Mapping)):
+        raise checks.ArgumentTypeError(f"per must be the PerExample of the sweep (run_sweeps(..., "
+                                       f"per_example=True)), got {type(per).__name__}")
+
+
+def _settings(frame, settings, name: str) -> None:
+    """Refuse anything but a non-empty mapping from a string label to row conditions that match rows."""
+    from poprisk import stats
+
+    checks.mapping(settings, name, nonempty=True)
+    for label, cond in settings.items():
+        checks.text(label, f"a label of {name}")
+        if stats.select(frame, **dict(checks.mapping(cond, f"{name}[{label!r}]"))).empty:
+            raise ValueError(f"{name}[{label!r}] = {dict(cond)} matches no row of frame")
+
+
 def interval_text(lo: float, hi: float, digits: int = 3) -> str:
     """``"[−0.031, −0.012]"``: an interval with :func:`poprisk.tables.format_number` ends."""
     from poprisk.tables import format_number
 
+    for name, v in (("lo", lo), ("hi", hi)):  # NaN is allowed: one seed has no interval, shown as a dash
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise checks.ArgumentTypeError(f"{name} must be a real number (NaN allowed), got {v!r}")
+    if lo > hi:
+        raise ValueError(f"lo must not exceed hi, got [{lo}, {hi}]")
     return f"[{format_number(lo, digits)}, {format_number(hi, digits)}]"
 
 
@@ -255,6 +284,13 @@ def paired_interval(frame: pd.DataFrame, per, a: Mapping, b: Mapping | None = No
     """
     from poprisk import stats
 
+    _sweep(frame, per)
+    checks.mapping(a, "a")
+    if b is not None:
+        checks.mapping(b, "b")
+    checks.text(kind, "kind", choices=tuple(per.losses))
+    if kind_b is not None:
+        checks.text(kind_b, "kind_b", choices=tuple(per.losses))
     rows_a = stats.select(frame, **dict(a))
     if rows_a.empty:
         raise ValueError(f"a = {dict(a)} matches no row")
@@ -286,9 +322,9 @@ def change_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping], *,
     ``L^c(Ŵ) − L^c(W)`` (each network at its own validation temperature, the term of
     :func:`calibration_decomposition`) with ``beyond lo``/``beyond hi`` and ``beyond 95% CI``.
     """
-    if not isinstance(settings, Mapping) or not settings:
-        raise ValueError("settings must be a non-empty mapping from a label to row conditions")
-    base = dict(experiment="baseline") if baseline is None else dict(baseline)
+    _sweep(frame, per)
+    base = dict(experiment="baseline") if baseline is None else dict(checks.mapping(baseline, "baseline"))
+    _settings(frame, {**dict(checks.mapping(settings, "settings", nonempty=True)), "baseline": base}, "settings")
     rows = []
     for label, cond in settings.items():
         change = paired_interval(frame, per, cond, base, n_boot=n_boot, seed=seed)
@@ -314,9 +350,9 @@ def calibration_table(frame: pd.DataFrame, per, settings: Mapping[str, Mapping],
     """
     from poprisk import stats
 
-    if not isinstance(settings, Mapping) or not settings:
-        raise ValueError("settings must be a non-empty mapping from a label to row conditions")
-    base = dict(experiment="baseline") if baseline is None else dict(baseline)
+    _sweep(frame, per)
+    base = dict(experiment="baseline") if baseline is None else dict(checks.mapping(baseline, "baseline"))
+    _settings(frame, {**dict(checks.mapping(settings, "settings", nonempty=True)), "baseline": base}, "settings")
     changes = change_table(frame, per, {"uncompressed": base, **dict(settings)}, baseline=base,
                            n_boot=n_boot, seed=seed)
     changes.loc[0, ["change 95% CI", "beyond 95% CI"]] = "–"
@@ -348,6 +384,9 @@ def paired_verdict(frame: pd.DataFrame, per, label: str, a: Mapping, b: Mapping,
     """
     from poprisk import stats
 
+    _sweep(frame, per)
+    checks.text(label, "label")
+    checks.mapping(a, "a"), checks.mapping(b, "b")
     level = stats.interval_level(alpha, n_tests)
     margin = stats.MARGIN if margin is None else margin
     out = {"comparison": label}
@@ -365,6 +404,10 @@ def verdict_of(d: Mapping, margin: float) -> str:
     word — a verdict that depends on which randomness the interval covers is within a rerun of flipping."""
     from poprisk import stats
 
+    checks.mapping(d, "d")
+    missing = [k for k in ("boot_lo", "boot_hi", "seeds_lo", "seeds_hi") if k not in d]
+    if missing:
+        raise ValueError(f"d must be a paired_interval result; it lacks {missing}")
     boot = stats.verdict(d["boot_lo"], d["boot_hi"], margin)
     if not (np.isfinite(d["seeds_lo"]) and np.isfinite(d["seeds_hi"])):
         return boot
@@ -387,8 +430,16 @@ def verdict_table(frame: pd.DataFrame, per, comparisons: Mapping[str, tuple], *,
     """
     from poprisk import stats
 
-    if not isinstance(comparisons, Mapping) or not comparisons:
-        raise ValueError("comparisons must be a non-empty mapping from a label to (a, b) row conditions")
+    _sweep(frame, per)
+    checks.mapping(comparisons, "comparisons", nonempty=True)
+    checks.text(kind, "kind", choices=tuple(per.losses))
+    for label, pair in comparisons.items():
+        checks.text(label, "a label of comparisons")
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise checks.ArgumentTypeError(f"comparisons[{label!r}] must be a pair (a, b) of row conditions")
+        checks.mapping(pair[0], f"comparisons[{label!r}][0]")
+        if pair[1] is not None:
+            checks.mapping(pair[1], f"comparisons[{label!r}][1]")
     margin = stats.MARGIN if margin is None else margin
     level = stats.interval_level(alpha, len(comparisons))
     rows, pvalues = [], []
@@ -438,8 +489,12 @@ def baseline_summary(frame: pd.DataFrame, per) -> pd.DataFrame:
     across-seed t-interval and (for the test losses) the 95% bootstrap over seeds and test images."""
     from poprisk import stats
 
+    _sweep(frame, per)
+    checks.frame(frame, "frame", columns=("experiment", "train_ce", "test_ce", "test_ce_cal", "test_acc"))
     base = dict(experiment="baseline")
     rows_b = stats.select(frame, **base)
+    if rows_b.empty:
+        raise ValueError("frame has no baseline rows (experiment='baseline')")
     out = []
     for label, metric, kind in (("training CE (nats)", "train_ce", None), ("test CE (nats)", "test_ce", "test_ce"),
                                 ("test CE, T fitted on validation (nats)", "test_ce_cal", "test_ce_cal"),
@@ -469,8 +524,12 @@ def selection_table(frame: pd.DataFrame, per, families: Mapping[str, tuple], *, 
     """
     from poprisk import selection, stats
 
-    if not isinstance(families, Mapping) or not families:
-        raise ValueError("families must be a non-empty mapping from a label to (among, choose)")
+    _sweep(frame, per)
+    checks.mapping(families, "families", nonempty=True)
+    for family, pair in families.items():
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise checks.ArgumentTypeError(f"families[{family!r}] must be a pair (among, choose)")
+        checks.mapping(pair[0], f"families[{family!r}][0] (among)")
     margin = stats.MARGIN if margin is None else margin
     level = stats.interval_level(alpha, len(families))
     base = dict(experiment="baseline")
@@ -534,6 +593,17 @@ def temperature_table(trained, baseline: pd.DataFrame, temperatures) -> pd.DataF
     last row at each network's temperature fitted on validation (from the sweep's ``baseline`` rows)."""
     from poprisk import calibration, train
 
+    if not isinstance(trained, (list, tuple)) or not trained:
+        raise checks.ArgumentTypeError("trained must be a non-empty list of trained networks")
+    checks.frame(baseline, "baseline", columns=("temperature", "test_ce_cal", "train_ce_cal", "test_ece_cal"),
+                 nonempty=True)
+    if isinstance(temperatures, (str, Mapping)) or not isinstance(temperatures, (list, tuple)):
+        raise checks.ArgumentTypeError(f"temperatures must be a list of (label, T) pairs, got "
+                                       f"{temperatures!r:.60}")
+    for i, pair in enumerate(temperatures):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise checks.ArgumentTypeError(f"temperatures[{i}] must be a pair (label, T), got {pair!r:.60}")
+        checks.real(pair[1], f"temperatures[{i}] T", low=0.0, low_open=True)
     y_test = trained[0].split.y_test.cpu()
     z_test = [train.predict(t.model, t.split.x_test) for t in trained]
     z_train = [(train.predict(t.model, t.split.x_train), t.split.y_train.cpu()) for t in trained]
@@ -559,6 +629,9 @@ def robustness_runs(cfg, trained, variants: Mapping, *, reuse=(), device=None) -
     changes no training setting, e.g. the importances)."""
     from poprisk import experiments as ex
 
+    checks.mapping(variants, "variants", nonempty=True)
+    if isinstance(reuse, str) or not isinstance(reuse, (list, tuple, set, frozenset)):
+        raise checks.ArgumentTypeError(f"reuse must be a list of variant names, got {reuse!r}")
     return {name: ex.run_sweeps(v, trained=trained if name in reuse else None, device=device,
                                 sweeps=("quantize",), per_example=True, progress=False)
             for name, v in variants.items()}
@@ -573,6 +646,10 @@ def robustness_table(runs: Mapping, *, bits: int = 2, margin: float | None = Non
     ``raw interval``, ``raw verdict``, ``own T (nats)``, ``own T interval``, ``own-T verdict``."""
     from poprisk import selection
 
+    checks.mapping(runs, "runs", nonempty=True)
+    for name, run in runs.items():
+        if not isinstance(run, tuple) or len(run) != 2:
+            raise checks.ArgumentTypeError(f"runs[{name!r}] must be a pair (frame, PerExample)")
     parts = []
     for name, (fr, pe) in runs.items():
         q = dict(experiment="quantize", layers="all", bits=bits)
@@ -596,6 +673,13 @@ def robustness_table(runs: Mapping, *, bits: int = 2, margin: float | None = Non
 def robustness_conclusions(robust: pd.DataFrame, keys: Mapping[str, str]) -> dict:
     """For :func:`protocol_differences`: per ``key: setting name`` of ``keys``, whether any verdict of
     ``robust`` (:func:`robustness_table`) differs from the first setting's (the main run), in words."""
+    checks.frame(robust, "robust", columns=("setting", "comparison", "raw verdict", "own-T verdict"),
+                 nonempty=True)
+    checks.mapping(keys, "keys")
+    for key, name in keys.items():
+        if checks.text(name, f"keys[{key!r}]") not in set(robust["setting"]):
+            raise ValueError(f"keys[{key!r}] = {name!r} is not a setting of robust: "
+                             f"{list(robust['setting'].unique())}")
     main = robust["setting"].iloc[0]
     ref = robust[robust["setting"] == main].set_index("comparison")
     out = {}
@@ -617,6 +701,11 @@ def predictor_rows(nets: Mapping[str, tuple], sample) -> tuple[list, dict]:
     and ``{label: (scaled test logits, test labels)}`` (for the confidence tables and diagrams)."""
     from poprisk import calibration, train
 
+    checks.mapping(nets, "nets", nonempty=True)
+    for name, pair in nets.items():
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise checks.ArgumentTypeError(f"nets[{name!r}] must be a pair (model, compression ratio)")
+        checks.real(pair[1], f"nets[{name!r}] ratio", low=0.0, low_open=True)
     rows, last = [], {}
     y = {s: getattr(sample, f"y_{s}").cpu() for s in ("train", "val", "test")}
     for name, (model, ratio) in nets.items():
@@ -647,7 +736,8 @@ def seed_verdict_table(differences: Mapping[str, object], *, margin: float | Non
     level = stats.interval_level(alpha, len(differences))
     rows, pvalues = [], []
     for label, values in differences.items():
-        t = stats.t_interval(np.asarray(values, dtype=float), level)
+        values = checks.reals(values, f"differences[{label!r}]", ndim=1)
+        t = stats.t_interval(values, level)
         if not np.isfinite(t["lo"]):
             raise ValueError(f"differences[{label!r}] needs at least two seeds")
         pvalues.append(stats.tost(values, margin)["p"])

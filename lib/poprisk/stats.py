@@ -36,11 +36,12 @@ Every helper refuses ambiguous input instead of guessing: a column name that is 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+
+from poprisk import checks
 
 __all__ = ["select", "t_interval", "summarize", "paired_comparison", "bootstrap_interval", "one_row_per_seed",
            "plain", "VERDICTS", "MARGIN", "holm", "tost", "verdict", "interval_level"]
@@ -49,9 +50,7 @@ __all__ = ["select", "t_interval", "summarize", "paired_comparison", "bootstrap_
 # ---------------------------------------------------------------------------------------------- validation
 
 def _frame(df, name: str = "df") -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    return df
+    return checks.frame(df, name)
 
 
 def _columns(value, name: str, df: pd.DataFrame, *, allow_empty: bool = False) -> list[str]:
@@ -71,21 +70,11 @@ def _columns(value, name: str, df: pd.DataFrame, *, allow_empty: bool = False) -
 
 
 def _level(level) -> float:
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
-    return float(level)
+    return checks.real(level, "level", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def _finite_metric(df: pd.DataFrame, metric: str) -> np.ndarray:
-    col = df[metric]
-    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-        raise TypeError(f"metric {metric!r} must be a numeric column, it has dtype {col.dtype}")
-    values = col.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise ValueError(f"metric {metric!r} has {int(bad.sum())} non-finite value(s) (rows "
-                         f"{list(df.index[bad][:5])}...); filter them out or fix the run that made them")
-    return values
+    return checks.numeric_column(df, metric, "metric")
 
 
 def _differing_columns(rows: pd.DataFrame, skip=()) -> list[str]:
@@ -110,8 +99,14 @@ def plain(value):
 def one_row_per_seed(rows: pd.DataFrame, what: str = "rows", skip=()) -> None:
     """Refuse (``ValueError``) ``rows`` that hold more than one row for a seed, naming the seed and the
     columns in which its rows differ (``skip``: columns not to name, e.g. the metric)."""
+    checks.frame(rows, "rows")
+    checks.text(what, "what")
+    if isinstance(skip, str) or not isinstance(skip, (list, tuple, set, frozenset)):
+        raise TypeError(f"skip must be a list or tuple of column names, got {skip!r}")
     if "seed" not in rows.columns:
         return
+    if rows["seed"].isna().any():
+        raise ValueError(f"{what}: the seed column has missing values (NaN); every row needs its seed")
     dup = rows["seed"][rows["seed"].duplicated(keep=False)]
     if len(dup):
         seed = plain(dup.iloc[0])
@@ -162,11 +157,7 @@ def t_interval(values, level: float = 0.95) -> dict:
     (one per seed; see the module docstring for what it covers). Returns ``dict(mean, std, lo, hi, n)``;
     with one value ``std``, ``lo`` and ``hi`` are NaN (no spread to estimate)."""
     level = _level(level)
-    arr = _floats(values, "values").reshape(-1)
-    if arr.size == 0:
-        raise ValueError("t_interval needs at least one value")
-    if not np.isfinite(arr).all():
-        raise ValueError("t_interval: values must be finite")
+    arr = checks.reals(values, "values", ndim=1, min_size=1)
     mean = float(arr.mean())
     if arr.size == 1:
         return dict(mean=mean, std=math.nan, lo=math.nan, hi=math.nan, n=1)
@@ -186,14 +177,14 @@ def summarize(df: pd.DataFrame, by, metrics, level: float = 0.95) -> pd.DataFram
     message naming the seed and the columns that differ.
     """
     df = _frame(df)
+    if df.empty:
+        raise ValueError("summarize: the frame df has no rows (check the filter that made it)")
     by = _columns(by, "by", df, allow_empty=True)
     metrics = _columns(metrics, "metrics", df)
     clash = sorted(set(by) & set(metrics))
     if clash:
         raise ValueError(f"columns {clash} are both in `by` and in `metrics`")
     level = _level(level)
-    if df.empty:
-        raise ValueError("summarize: the frame has no rows (check the filter that made it)")
     values = {m: _finite_metric(df, m) for m in metrics}
     position = pd.Series(np.arange(len(df)), index=df.index)
     keys = [df[b] for b in by] if by else np.zeros(len(df), int)
@@ -230,6 +221,9 @@ def paired_comparison(df: pd.DataFrame, a: Mapping, b: Mapping, metric: str = "t
     for side, cond in (("a", a), ("b", b)):
         if not isinstance(cond, Mapping):
             raise TypeError(f"{side} must be a dict of column conditions, got {type(cond).__name__}")
+    checks.text(metric, "metric")
+    if df.empty:
+        raise ValueError("paired_comparison: the frame df has no rows")
     _columns(metric, "metric", df)
     if "seed" not in df.columns:
         raise ValueError("paired_comparison needs a 'seed' column to pair the rows")
@@ -261,24 +255,11 @@ def paired_comparison(df: pd.DataFrame, a: Mapping, b: Mapping, metric: str = "t
             "b_lower": int((diff > 0).sum())}
 
 
-def _floats(x, name: str) -> np.ndarray:
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, possibly on a GPU
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype == bool or arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
-
-
 def _per_example(x, name: str) -> np.ndarray:
-    arr = _floats(x, name)
-    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 2:
+    arr = checks.reals(x, name, ndim=2)
+    if arr.shape[0] < 1 or arr.shape[1] < 2:
         raise ValueError(f"{name} must be a 2-D array (seeds × test images) with at least 2 images, "
                          f"got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains non-finite values")
     return arr
 
 
@@ -303,10 +284,8 @@ def bootstrap_interval(a, b=None, *, n_boot: int = 2000, level: float = 0.95, se
         if xb.shape != x.shape:
             raise ValueError(f"a and b must have the same shape (seeds × images), got {x.shape} and {xb.shape}")
         x = x - xb
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 100:
-        raise ValueError(f"n_boot must be an integer >= 100, got {n_boot!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    n_boot = checks.integer(n_boot, "n_boot", low=100, high=10**7)
+    seed = checks.seed(seed)
     level = _level(level)
     rng = np.random.default_rng(int(seed))
     n_s, n_i = x.shape
@@ -335,36 +314,28 @@ MARGIN = 0.02
 
 
 def _alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 0.5:
-        raise ValueError(f"alpha must be a number in (0, 0.5), got {alpha!r}")
-    return float(alpha)
+    return checks.real(alpha, "alpha", low=0.0, high=0.5, low_open=True, high_open=True)
 
 
 def _margin(margin) -> float:
-    if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not (0 < margin < math.inf):
-        raise ValueError(f"margin must be a positive finite number (nats), got {margin!r}")
-    return float(margin)
+    return checks.real(margin, "margin (nats)", low=0.0, low_open=True)
 
 
 def interval_level(alpha: float = 0.05, n_tests: int = 1) -> float:
     """The level ``1 − 2α/k`` of the interval behind a verdict among ``k = n_tests`` settings (Bonferroni):
     its ends are the one-sided tests at ``α/k`` that TOST and the superiority test need."""
     alpha = _alpha(alpha)
-    if isinstance(n_tests, bool) or not isinstance(n_tests, numbers.Integral) or n_tests < 1:
-        raise ValueError(f"n_tests must be a positive integer, got {n_tests!r}")
-    return 1.0 - 2.0 * alpha / int(n_tests)
+    n_tests = checks.integer(n_tests, "n_tests", low=1)
+    return 1.0 - 2.0 * alpha / n_tests
 
 
 def holm(pvalues) -> np.ndarray:
     """Holm's step-down adjustment of ``k`` p-values: sorted ascending, ``p_(i) · (k − i + 1)``, made
     non-decreasing and capped at 1, returned in the input order. It controls the family-wise error rate like
     Bonferroni and is never less powerful. NaN stays NaN (and counts in ``k``)."""
-    p = _floats(pvalues, "pvalues").reshape(-1)
-    if p.size == 0:
-        raise ValueError("holm needs at least one p-value")
-    finite = p[np.isfinite(p)]
-    if ((finite < 0) | (finite > 1)).any():
-        raise ValueError("p-values must lie in [0, 1]")
+    p = checks.reals(pvalues, "pvalues", ndim=1, finite=False, min_size=1)
+    if np.isinf(p).any() or ((p < 0) | (p > 1)).any():
+        raise ValueError(f"pvalues must lie in [0, 1] (or be NaN), got {p[np.isinf(p) | (p < 0) | (p > 1)][:5]}")
     k = p.size
     order = np.argsort(np.where(np.isfinite(p), p, np.inf), kind="stable")
     adj = np.full(k, np.nan)
@@ -386,9 +357,7 @@ def tost(diff, margin: float = MARGIN) -> dict:
     from scipy import stats as st
 
     margin = _margin(margin)
-    d = _floats(diff, "diff").reshape(-1)
-    if not np.isfinite(d).all():
-        raise ValueError("tost: diff must be finite")
+    d = checks.reals(diff, "diff", ndim=1)
     out = dict(mean=float(d.mean()) if d.size else math.nan, n=int(d.size), margin=margin)
     if d.size < 2 or d.std(ddof=1) == 0:
         return {**out, "p_lower": math.nan, "p_upper": math.nan, "p": math.nan, "p_better": math.nan,
@@ -405,9 +374,7 @@ def verdict(lo: float, hi: float, margin: float = MARGIN) -> str:
     docstring): ``"equivalent"`` inside ``(−margin, margin)``, else ``"better"`` below 0, ``"worse"`` above 0,
     else ``"inconclusive"``."""
     margin = _margin(margin)
-    for name, v in (("lo", lo), ("hi", hi)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    lo, hi = checks.real(lo, "lo"), checks.real(hi, "hi")
     if lo > hi:
         raise ValueError(f"lo must not exceed hi, got [{lo}, {hi}]")
     if -margin < lo and hi < margin:

@@ -16,8 +16,10 @@ import math
 import numbers
 import re
 
+import numpy as np
 import pandas as pd
 
+from poprisk import checks
 from poprisk.column_names import reader_name
 
 __all__ = ["format_column", "format_number", "latex_table", "show", "Shown"]
@@ -25,10 +27,12 @@ __all__ = ["format_column", "format_number", "latex_table", "show", "Shown"]
 
 def format_number(value, digits: int = 4) -> str:
     """``value`` with ``digits`` significant digits (fixed notation between 1e-4 and 1e6, else scientific);
-    integers and non-numbers as themselves, ``None``/NaN as an en dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    integers, complex numbers and non-numbers as themselves, every missing value (``None``, NaN of any width,
+    ``pd.NA``, ``NaT``, ``Decimal('NaN')``) as an en dash."""
+    digits = checks.integer(digits, "digits", low=1, high=12)
+    if pd.api.types.is_scalar(value) and pd.isna(value):
         return "–"
-    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+    if isinstance(value, (bool, complex, np.complexfloating)) or not isinstance(value, numbers.Number):
         return str(value)
     if isinstance(value, numbers.Integral):
         return f"{int(value):d}"
@@ -159,9 +163,27 @@ def _column_widths(header: list[str], body: list[list[str]]) -> tuple[str, float
     return size, sep, [(w + spare / pt * n / (sum(need) or 1.0)) * pt for w, n in zip(piece, need)]
 
 
+def _check_latex_args(header, body, numeric, caption) -> None:
+    """Refuse what :func:`latex_table` cannot set: cells that are not strings, rows or alignment flags of
+    another length than the header, a caption that is not a string."""
+    if not isinstance(header, (list, tuple)) or not header or not all(isinstance(h, str) for h in header):
+        raise checks.ArgumentTypeError(f"header must be a non-empty list of strings, got {header!r:.60}")
+    if not isinstance(body, (list, tuple)) or not all(isinstance(r, (list, tuple)) and len(r) == len(header)
+                                                       and all(isinstance(c, str) for c in r) for r in body):
+        raise checks.ArgumentTypeError(f"body must be a list of rows, each {len(header)} strings (one per "
+                                       f"header column), got {body!r:.60}")
+    if not isinstance(numeric, (list, tuple)) or len(numeric) != len(header) \
+            or not all(isinstance(n, (bool, np.bool_)) for n in numeric):
+        raise checks.ArgumentTypeError(f"numeric must be a list of {len(header)} booleans (one per column), "
+                                       f"got {numeric!r:.60}")
+    if caption is not None:
+        checks.text(caption, "caption")
+
+
 def latex_table(header: list[str], body: list[list[str]], numeric: list[bool], caption: str | None) -> str:
     """The PDF form of a table: a ``longtable`` (it breaks across pages and repeats its header) whose
     columns fit the text block (:func:`_column_widths`), numbers right-aligned, the caption above it."""
+    _check_latex_args(header, body, numeric, caption)
     size, sep, widths = _column_widths(header, body)
     spec = "".join(rf">{{\{'raggedleft' if n else 'raggedright'}\arraybackslash}}p{{{w:.1f}pt}}"
                    for n, w in zip(numeric, widths))
@@ -229,10 +251,16 @@ def show(frame, *, digits: int = 4, caption: str | None = None, index: bool | No
     ``digits``: significant digits of the largest float in each column (:func:`format_column`). ``index``: show the index as leading columns (default:
     only when it is not the default ``RangeIndex``). ``caption``: a line above the table.
     """
-    if isinstance(digits, bool) or not isinstance(digits, numbers.Integral) or not 1 <= digits <= 12:
-        raise ValueError(f"digits must be an integer in [1, 12], got {digits!r}")
+    digits = checks.integer(digits, "digits", low=1, high=12)
+    if frame is None or isinstance(frame, (str, bytes, numbers.Number)):
+        raise checks.ArgumentTypeError(f"frame must be a DataFrame (or a dict or list of rows), got "
+                                       f"{type(frame).__name__}")
     if not isinstance(frame, pd.DataFrame):
-        frame = pd.DataFrame(frame)
+        try:
+            frame = pd.DataFrame(frame)
+        except (TypeError, ValueError) as exc:
+            raise checks.ArgumentTypeError(f"frame must be a DataFrame or what pandas.DataFrame accepts "
+                                           f"({exc})") from None
     if index is None:
         index = not isinstance(frame.index, pd.RangeIndex)
     elif not isinstance(index, bool):

@@ -120,6 +120,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 25,
     """
     dev = _check_model(model, "fit")
     _check_xy(x, y, "fit")
+    checks.model_input(model, x, y, name="fit")
+    desc = checks.text(desc, "desc")
     epochs = checks.integer(epochs, "epochs", low=1)
     batch_size = checks.integer(batch_size, "batch_size", low=1)
     lr = checks.real(lr, "lr", low=0.0, low_open=True)
@@ -190,6 +192,7 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 4096) -> tor
     per-example losses: chapters 1, 9 and 10)."""
     dev = _check_model(model, "predict")
     _check_x(x, "predict")
+    checks.model_input(model, x, name="predict")
     out = _forward(model, x, batch_size, dev)
     if out.ndim != 2 or not torch.isfinite(out).all():
         raise ValueError("predict: the model's outputs are not finite logits shaped (N, C)")
@@ -202,6 +205,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
 
     dev = _check_model(model, "evaluate")
     _check_xy(x, y, "evaluate")
+    checks.model_input(model, x, y, name="evaluate")
     logits, y = _forward(model, x, batch_size, dev), y.cpu()
     _check_outputs(logits, y, "evaluate")
     loss = nn.functional.cross_entropy(logits, y).item()

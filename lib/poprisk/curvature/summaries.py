@@ -46,8 +46,10 @@ def positive(h: dict, floor: float = 1e-6) -> dict:
     out = {}
     for key, t in h.items():
         t = t if t.is_floating_point() else t.to(torch.get_default_dtype())
-        scale = t.abs().mean()
-        out[key] = t.clamp_min(floor * scale) if scale > 0 else torch.ones_like(t)
+        # the floor in float64, raised to the dtype's smallest normal: a half-precision floor underflows to 0
+        scale = float(t.detach().abs().double().mean())
+        low = max(floor * scale, float(torch.finfo(t.dtype).tiny))
+        out[key] = t.clamp_min(low) if scale > 0 else torch.ones_like(t)
     return out
 
 

@@ -115,7 +115,9 @@ def drhw_pair_update(A1, B1, A2, B2, beta: float):
                           for x, name in ((A1, "A1"), (A2, "A2"), (B1, "B1"), (B2, "B2")))
         if not (a1 > 0 and a2 > 0) or not all(map(math.isfinite, (a1, a2, b1, b2))):
             raise ValueError("A1 and A2 must be positive cluster masses (and B1, B2 finite)")
-        return _pair_solve_scalar(a1, b1, 0.0, a2, b2, 0.0, beta)
+        # the update is invariant under scaling A, B and β together; scaled first, a1·a2 cannot overflow
+        s = max(a1, a2, beta)
+        return _pair_solve_scalar(a1 / s, b1 / s, 0.0, a2 / s, b2 / s, 0.0, beta / s)
     if not (np.isfinite(B1).all() and np.isfinite(B2).all()):
         raise ValueError("B1 and B2 must be finite")
     m = B1.shape[0] if B1.ndim == 1 else -1
