@@ -160,7 +160,7 @@ MAX_CELL_LINES = 25  # a screen: what a cell does beyond set up, call, show belo
 LONG_CELLS_LEFT = {"ch02_generalization_mi.ipynb": 5, "ch03_rate_distortion.ipynb": 7,
                    "ch05_tradeoff.ipynb": 7,
                    "ch06_linear_regression.ipynb": 9,
-                   "ch10_what_theory_explains.ipynb": 8}
+                   }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
