@@ -22,7 +22,7 @@ MUTATIONS = [
       "Occam bound with the code length set to 0", notebooks=CH04),
     m("bounds-occam-half-bits", "return (bits * LN2 + log_delta) / n",
       "return (bits * LN2 / 2 + log_delta) / n",
-      "code length counted in half-bits (ln 2 halved)"),
+      "code length counted in half-bits (ln 2 halved)", notebooks=CH04),
     m("bounds-kl-inverse-arguments-swapped", "if binary_kl(q, mid) <= c:", "if binary_kl(mid, q) <= c:",
       "kl inverse of kl(p || q) instead of kl(q || p)"),
     m("bounds-kl-inverse-bracket-from-zero", "lo, hi = q, 1.0", "lo, hi = 0.0, 1.0",
