@@ -614,3 +614,43 @@ def test_timings_synchronize_the_gpu(monkeypatch):
     assert calls == []
     cv.reference._sync(torch.device("cuda", 0))
     assert calls == [torch.device("cuda", 0)]
+
+
+# ------------------------------------------------------------------ chapter 8's reference helpers
+def test_tiny_mlp_is_seeded_float64_with_dropout():
+    a, b = cv.tiny_mlp(nn.Tanh, seed=3), cv.tiny_mlp(nn.Tanh, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert [type(m).__name__ for m in a] == ["Linear", "Tanh", "Dropout", "Linear", "Tanh", "Dropout", "Linear"]
+    assert next(a.parameters()).dtype == torch.float64
+    with pytest.raises(ValueError, match="sizes"):
+        cv.tiny_mlp(sizes=(4,))
+
+
+def test_fisher_by_enumeration_is_the_expected_outer_product():
+    net = cv.tiny_mlp(nn.Tanh, seed=1)
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    got = cv.fisher_diag_by_enumeration(net, nn.CrossEntropyLoss(), x, 3)
+    want = 0.0
+    net.eval()
+    for i in range(5):  # autograd gradients of every label's loss, weighted by the model's p_ic
+        p = torch.softmax(net(x[i:i + 1]), 1)[0].detach()
+        for c in range(3):
+            net.zero_grad()
+            F.cross_entropy(net(x[i:i + 1]), torch.tensor([c])).backward()
+            g = torch.cat([m.weight.grad.reshape(-1) for _, m in models.compressible_layers(net)])
+            want = want + p[c].item() * g.numpy() ** 2 / 5
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-15)
+    with pytest.raises(ValueError, match="n_classes"):
+        cv.fisher_diag_by_enumeration(net, nn.CrossEntropyLoss(), x, 4)
+
+
+def test_output_space_traces_match_their_definitions():
+    z = torch.tensor([[2.0, -1.0, 0.5], [40.0, 0.0, -40.0]], dtype=torch.float64)
+    y = torch.tensor([1, 0])
+    t = cv.output_space_traces(z, y)
+    p = torch.softmax(z, 1)
+    lam = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+    e = torch.eye(3, dtype=torch.float64)[y]
+    torch.testing.assert_close(t["ggn"], torch.diagonal(lam, dim1=1, dim2=2).sum(1))
+    torch.testing.assert_close(t["empirical_fisher"], ((p - e) ** 2).sum(1))
+    torch.testing.assert_close(t["eps"], 1 - p[torch.arange(2), y], rtol=1e-9, atol=1e-15)

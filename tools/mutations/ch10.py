@@ -2,6 +2,7 @@
 
 NB = "book/ch10_what_theory_explains.ipynb"
 GRID = "grid = pd.DataFrame(rows)\n"
+TT = "lib/poprisk/theory_tables.py"
 
 
 def m(id, find, replace, why, tests=()):
@@ -9,8 +10,21 @@ def m(id, find, replace, why, tests=()):
 
 
 MUTATIONS = [
-    m("ch10-network-code-half", "            length += bounds.tensor_code_bits(w)",
-      "            length += bounds.tensor_code_bits(w) // 2", "chapter 9's networks charged half their code (cell 7)"),
+    dict(id="ch10-network-code-half", target=TT, find="        bits = bounds.tensor_code_bits(w)\n",
+         replace="        bits = bounds.tensor_code_bits(w) // 2\n",
+         why="chapter 9's networks charged half their code (theory_tables.code_report, cell 7)",
+         tests=["tests/test_theory_tables.py"], notebooks=[NB]),
+    dict(id="ch10-code-report-no-slack", target=TT,
+         find="        slack = two.header + (two.k - 1) * math.log2(w.size) + 2\n",
+         replace="        slack = 0\n",
+         why="the entropy bound of ch10-code-entropy without its header and count terms",
+         tests=["tests/test_theory_tables.py"], notebooks=[NB]),
+    dict(id="ch10-frame-information-half-joint", target=TT,
+         find='    return h["x"] + h["y"] - h["xy"]', replace='    return h["x"] + h["y"] - h["xy"] / 2',
+         why="I(X;Y) with H(X,Y) halved (cells 24, 32)", tests=["tests/test_theory_tables.py"], notebooks=[NB]),
+    dict(id="ch10-verdicts-chosen-on-max", target=TT,
+         find='metric="val_ce_cal").setting["bits"]', replace='metric="val_ce_cal", mode="max").setting["bits"]',
+         why="the rate chosen as the worst on validation", tests=["tests/test_theory_tables.py"], notebooks=[]),
     m("ch10-failure-rate-no-union-bound", "[bounds.occam_bound(j / n_sim, b, n_sim, DELTA) for b in lengths]",
       "[bounds.occam_bound(j / n_sim, 0, n_sim, DELTA) for b in lengths]",
       "Occam bounds of a class without the code lengths (cell 13)"),

@@ -93,10 +93,12 @@ in :data:`METHODS` and its branch of seeds in :mod:`.factors` or its own functio
 """
 
 from poprisk.curvature.estimators import hessian_diag
-from poprisk.curvature.factors import softmax_hessian_factor
+from poprisk.curvature.factors import output_space_traces, softmax_hessian_factor
 from poprisk.curvature.plumbing import DEFAULT_METHOD, METHODS
-from poprisk.curvature.reference import compare_estimators, curvature_matrices, gradient_seconds
+from poprisk.curvature.reference import (compare_estimators, curvature_matrices, fisher_diag_by_enumeration,
+                                        gradient_seconds, tiny_mlp)
 from poprisk.curvature.summaries import flatten, normalize, positive, spearman, split_by_layer
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "compare_estimators", "curvature_matrices", "flatten", "gradient_seconds",
-           "hessian_diag", "normalize", "positive", "softmax_hessian_factor", "spearman", "split_by_layer"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "compare_estimators", "curvature_matrices", "fisher_diag_by_enumeration",
+           "flatten", "gradient_seconds", "hessian_diag", "normalize", "output_space_traces", "positive",
+           "softmax_hessian_factor", "spearman", "split_by_layer", "tiny_mlp"]

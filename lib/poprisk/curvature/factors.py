@@ -137,6 +137,22 @@ def softmax_hessian_factor(p: torch.Tensor) -> torch.Tensor:
     return factor
 
 
+def output_space_traces(logits: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per example, the output-space quantities of chapter 8's empirical-Fisher proposition for softmax
+    cross-entropy with logits ``z_i`` and labels ``y_i``, in float64: ``eps`` ``= 1 − p_{i,y_i}`` (from
+    ``log_softmax``, without cancellation), ``empirical_fisher`` ``= tr (p_i − e_{y_i})(p_i − e_{y_i})ᵀ =
+    ‖p_i − e_{y_i}‖²`` and ``ggn`` ``= tr Λ_i = 1 − ‖p_i‖²``."""
+    if not (isinstance(logits, torch.Tensor) and logits.ndim == 2):
+        raise ValueError("logits must be a 2-D tensor (examples, classes)")
+    if not (isinstance(y, torch.Tensor) and y.shape == logits.shape[:1]):
+        raise ValueError(f"y must be a tensor of {logits.shape[0]} labels")
+    z = logits.detach().double()
+    p = torch.softmax(z, 1)
+    onehot = torch.nn.functional.one_hot(y, z.shape[1]).double()
+    eps = -torch.expm1(torch.log_softmax(z, 1)[torch.arange(len(z)), y])
+    return dict(eps=eps, empirical_fisher=((p - onehot) ** 2).sum(1), ggn=1 - (p**2).sum(1))
+
+
 def _hessian_columns(hess, p):
     """``[(columns, sign)]`` with ``Σ sign · Σ_k s_k s_kᵀ = Λ_i`` for every example; columns ``(K, B, C)``.
     The negative part (a loss that is not convex in the outputs) is its own entry, absent when empty."""

@@ -72,6 +72,44 @@ def curvature_matrices(model: nn.Module, loss_fn, data, *, max_weights: int = 40
     return {"hessian": hess.detach(), "ggn": ggn.detach(), "residual": residual.detach()}
 
 
+def tiny_mlp(act=nn.Tanh, seed: int = 0, sizes=(6, 5, 4, 3)) -> nn.Sequential:
+    """Chapter 8's float64 MLP for exact checks: ``Linear`` layers of ``sizes`` with ``act()`` and
+    ``Dropout(0.2)`` after every hidden one (the dropout is there so that a check sees eval mode switch it
+    off), initialized from ``torch.manual_seed(seed)``."""
+    seed = checks.seed(seed)
+    sizes = tuple(checks.integer(s, "sizes", low=1) for s in sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must name at least an input and an output width, got {sizes}")
+    torch.manual_seed(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers += [act(), nn.Dropout(0.2)]
+    return nn.Sequential(*layers).double()
+
+
+def fisher_diag_by_enumeration(model: nn.Module, loss_fn, x: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """The Fisher diagonal of a softmax classifier by enumerating labels (chapter 8, a reference):
+    ``(1/N) Σ_i Σ_c p_ic (∇_θ ℓ(x_i, c))^{⊙2}`` with ``p_i = softmax(f(x_i))`` in eval mode — each term the
+    empirical Fisher (:func:`hessian_diag` ``"empirical_fisher"``) of one example relabelled ``c``, so it is
+    computed without the GGN's output-space factor that it is compared with. Returned flattened in
+    :func:`poprisk.curvature.flatten` order."""
+    n_classes = checks.integer(n_classes, "n_classes", low=2)
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(x), 1)
+    if probs.shape[1] != n_classes:
+        raise ValueError(f"n_classes = {n_classes} but the model has {probs.shape[1]} outputs")
+    total = 0.0
+    for c in range(n_classes):
+        label = torch.full((1,), c, dtype=torch.long)
+        for i in range(len(x)):
+            term = flatten(hessian_diag(model, loss_fn, (x[i:i + 1], label), "empirical_fisher"))
+            total = total + probs[i, c].item() * term / len(x)
+    return total
+
+
 # ------------------------------------------------------------------------------------------ cost vs accuracy
 def _sync(device):
     """Wait for queued GPU work, so that wall-clock timings cover it."""
