@@ -465,3 +465,38 @@ def test_torch_inputs_are_accepted():
     wf = it.reverse_water_filling(torch.tensor([4.0, 1.0, 0.25]), distortion=1.5)
     assert wf.theta == pytest.approx(0.625)
     assert it.gaussian_rd(torch.tensor(1.0), 0.25) == pytest.approx(math.log(2.0))
+
+
+# ------------------------------------------------- joint tables, discretized densities, Shannon lower bound
+def test_mutual_information_of_joint_tables():
+    p = np.array([0.2, 0.8])
+    assert it.mutual_information(np.outer(p, [0.5, 0.5])) == pytest.approx(0.0, abs=1e-15)
+    assert it.mutual_information(np.diag(p)) == pytest.approx(it.entropy(p))
+    joint = np.array([[0.3, 0.1], [0.2, 0.4]])
+    direct = sum(joint[i, j] * math.log(joint[i, j] / (joint[i].sum() * joint[:, j].sum()))
+                 for i in range(2) for j in range(2))
+    assert it.mutual_information(joint) == pytest.approx(direct, rel=1e-12)
+    with pytest.raises(ValueError, match="2-D table"):
+        it.mutual_information([0.5, 0.5])
+
+
+def test_discretized_entropy_is_the_differential_entropy_of_the_step_density():
+    assert it.discretized_entropy(np.full(8, 1 / 8), 1 / 8) == pytest.approx(0.0, abs=1e-15)  # U[0, 1]
+    assert it.discretized_entropy(np.full(8, 1 / 8), 1 / 4) == pytest.approx(math.log(2))  # U[0, 2]
+    grid = np.linspace(-8, 8, 4001)
+    p = np.exp(-grid**2 / 2)
+    p /= p.sum()
+    assert it.discretized_entropy(p, grid[1] - grid[0]) == pytest.approx(0.5 * math.log(2 * math.pi * math.e),
+                                                                         abs=1e-6)
+    with pytest.raises(ValueError, match="cell must be"):
+        it.discretized_entropy([1.0], 0.0)
+
+
+def test_shannon_lower_bound_is_tight_for_gaussians():
+    for s, dist in ((1.0, 0.25), (3.0, 0.1)):
+        h = 0.5 * math.log(2 * math.pi * math.e * s)
+        assert it.shannon_lower_bound(h, dist) == pytest.approx(it.gaussian_rd(s, dist), rel=1e-12)
+        # two independent components of variance s, total distortion 2 * dist: twice the scalar rate
+        assert it.shannon_lower_bound(2 * h, 2 * dist, dim=2) == pytest.approx(2 * it.gaussian_rd(s, dist))
+    with pytest.raises(ValueError, match="distortion must be"):
+        it.shannon_lower_bound(0.0, 0.0)

@@ -55,3 +55,13 @@ def test_pytest_args_always_run_a_notebook_target():
     args = mutate.pytest_args(dict(target="book/x.ipynb", tests=["tests/t.py"], notebooks=[]))
     assert args[:2] == ["tests/t.py", "book/x.ipynb"] and "--nbval-lax" in args
     assert mutate.pytest_args(dict(target="lib/a.py", tests=["tests/t.py"], notebooks=[])) == ["tests/t.py"]
+
+
+def test_mutation_factory_makes_the_list_format():
+    m = mutate.mutation("i", "lib/a.py", "x", "y", "w", tests=("tests/t.py",))
+    assert m == dict(id="i", target="lib/a.py", find="x", replace="y", why="w", tests=["tests/t.py"],
+                     notebooks=[])
+    with pytest.raises(TypeError, match="`find` must be a non-empty string"):
+        mutate.mutation("i", "lib/a.py", "", "y", "w")
+    with pytest.raises(TypeError, match="`notebooks` must be a sequence"):
+        mutate.mutation("i", "lib/a.py", "x", "y", "w", notebooks="book/x.ipynb")

@@ -1,10 +1,17 @@
 """Mutation runner: show that every listed break of the book's mathematics is caught (``make test-mutations``).
 
-Each ``tools/mutations/*.py`` defines ``MUTATIONS``, a list of dicts::
+Each ``tools/mutations/*.py`` defines ``MUTATIONS``, a list of dicts made by the one factory here::
 
-    dict(id="ch10-drop-flag-bit", target="lib/poprisk/subspace.py" or "book/ch10_....ipynb",
-         find="exact source text", replace="mutated text", why="what error this is",
-         tests=["tests/test_subspace.py"], notebooks=["book/ch10_what_theory_explains.ipynb"])
+    from tools.mutate import mutation
+
+    mutation(id, target, find, replace, why, tests=(), notebooks=())
+    # e.g. mutation("ch10-drop-flag-bit", "lib/poprisk/subspace.py", "return 1 + bits", "return bits",
+    #               "the description without its flag bit", tests=["tests/test_subspace.py"],
+    #               notebooks=["book/ch10_what_theory_explains.ipynb"])
+
+``target`` is a library file or a notebook (relative to the repository root), ``find`` the exact source
+text (exactly once in the target; in a notebook, in its code cells), ``replace`` the mutated text, ``why``
+the error it stands for, ``tests`` the unit tests and ``notebooks`` the chapters that must catch it.
 
 For each mutation the runner copies the working tree (without ``.venv``, ``_build``, ``.git`` and caches) to a
 scratch folder, replaces the single occurrence of ``find`` in ``target`` (for a notebook: in its code cells),
@@ -46,8 +53,23 @@ NBVAL = ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", "tests/n
 LIST_ERRORS = {4: "pytest usage error", 5: "no tests collected"}
 
 
+def mutation(id: str, target: str, find: str, replace: str, why: str, tests=(), notebooks=()) -> dict:
+    """One mutation of a list: replace ``find`` by ``replace`` in ``target``; ``tests`` and ``notebooks``
+    must then fail (the factory every ``tools/mutations/*.py`` uses, so the lists share one format)."""
+    for name, value in (("id", id), ("target", target), ("find", find), ("replace", replace), ("why", why)):
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"mutation {id!r}: `{name}` must be a non-empty string, got {value!r}")
+    for name, value in (("tests", tests), ("notebooks", notebooks)):
+        if isinstance(value, str):
+            raise TypeError(f"mutation {id!r}: `{name}` must be a sequence of paths, not one string")
+    return dict(id=id, target=target, find=find, replace=replace, why=why, tests=list(tests),
+                notebooks=list(notebooks))
+
+
 def load(files: list[pathlib.Path]) -> list[dict]:
     """Every mutation of ``files``, each checked for its fields, a unique id and an existing target."""
+    if str(ROOT) not in sys.path:  # the lists import their factory as ``tools.mutate``
+        sys.path.insert(0, str(ROOT))
     found, seen = [], set()
     for path in files:
         for m in runpy.run_path(str(path)).get("MUTATIONS", []):

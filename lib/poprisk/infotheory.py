@@ -25,7 +25,10 @@ Generalization bounds (chapters 2 and 4)
     * Individual-sample bound :cite:`bu2020tightening`: ``|gen| ≤ (1/n) Σ_i sqrt(2σ² I(W;Z_i))``
       (:func:`individual_sample_bound`).
 
-Helpers: :func:`entropy` of a discrete distribution, :func:`gaussian_mi` for jointly Gaussian pairs.
+Helpers: :func:`entropy` of a discrete distribution, :func:`mutual_information` of a joint table,
+:func:`gaussian_mi` for jointly Gaussian pairs; for a density discretized on a grid (chapter 3),
+:func:`discretized_entropy` and the Shannon lower bound :func:`shannon_lower_bound`
+``R(D) ≥ h(X) − (d/2) log(2πe D/d)`` :cite:`cover2006elements`.
 
 Inputs are validated before any work: a wrong kind of value (bool, string, complex, ragged list) raises
 ``TypeError`` and a wrong value (shape, NaN, sign, range) ``ValueError``, each naming the argument.
@@ -52,7 +55,10 @@ __all__ = [
     "mi_bound",
     "individual_sample_bound",
     "entropy",
+    "mutual_information",
     "gaussian_mi",
+    "discretized_entropy",
+    "shannon_lower_bound",
     "STOPS",
 ]
 
@@ -601,3 +607,37 @@ def gaussian_mi(signal_variance, noise_variance):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(sv == 0, 0.0, np.where(nv == 0, np.inf, 0.5 * np.log1p(sv / np.where(nv == 0, 1.0, nv))))
     return _scalar_or_array(out)
+
+
+def mutual_information(joint) -> float:
+    """``I(X;Y) = Σ p(x,y) log(p(x,y) / (p(x) p(y)))`` in nats of a joint probability table (chapters 2–4).
+
+    ``joint`` is a 2-D array summing to 1; ``0 log 0 = 0``; rounding below zero is clipped to 0."""
+    arr = _probabilities(np.asarray(joint, dtype=float).reshape(-1), "joint").reshape(np.shape(joint))
+    if arr.ndim != 2:
+        raise ValueError(f"joint must be a 2-D table p(x, y), got shape {arr.shape}")
+    outer = arr.sum(1, keepdims=True) * arr.sum(0, keepdims=True)
+    mask = arr > 0
+    return max(0.0, float(np.sum(arr[mask] * np.log(arr[mask] / outer[mask]))))
+
+
+def discretized_entropy(p, cell) -> float:
+    """``h = −Σ p_i log(p_i / cell)``: the differential entropy (nats) of the piecewise-constant density that
+    puts mass ``p_i`` uniformly on grid cells of volume ``cell`` (chapter 3's discretized sources)."""
+    arr = _probabilities(p, "p").reshape(-1)
+    vol = _number(cell, "cell")
+    if not vol > 0 or math.isinf(vol):
+        raise ValueError(f"cell must be a finite positive volume, got {vol}")
+    nz = arr[arr > 0]
+    return float(-np.sum(nz * np.log(nz / vol)))
+
+
+def shannon_lower_bound(h, distortion, dim: int = 1):
+    """Shannon lower bound ``R(D) ≥ h(X) − (d/2) log(2πe D/d)`` nats for a source in ``R^d`` of
+    differential entropy ``h`` under total squared error ``D`` (chapter 3, ``ch03-thm-slb``). Broadcasts."""
+    hh = float(_number(h, "h"))
+    d = checks.integer(dim, "dim", low=1)
+    dist = _as_float_array(distortion, "distortion")
+    if (dist <= 0).any() or not np.isfinite(dist).all():
+        raise ValueError("distortion must be finite and positive")
+    return _scalar_or_array(hh - d / 2 * np.log(2 * math.pi * math.e * dist / d))
