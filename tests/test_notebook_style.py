@@ -154,26 +154,14 @@ def test_code_fits_the_column(path):
 MAX_CELL_LINES = 25  # a screen: what a cell does beyond set up, call, show belongs in poprisk (issue 23)
 
 
-#: Chapters whose long cells have not yet moved into poprisk (issue 23 is open for them): the number of long
-#: cells each still has. It may only go down: the test fails when a chapter gains a long cell, and also when
-#: it loses one without this entry being lowered (a chapter with none leaves the table).
-LONG_CELLS_LEFT = {"ch05_tradeoff.ipynb": 7, "ch06_linear_regression.ipynb": 9}
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_code_cells_fit_a_screen(path):
     # every code cell, hidden set-up cells too: hiding code does not make it the page's business
     long = [(i, n) for i, c in enumerate(load(path).cells) if c.cell_type == "code"
             and (n := len(c.source.rstrip().splitlines())) > MAX_CELL_LINES]
-    left = LONG_CELLS_LEFT.get(path.name, 0)
-    assert len(long) <= left, (
+    assert not long, (
         f"{path.name}: code cells over {MAX_CELL_LINES} lines (cell index, lines): {long}; "
         "move the logic into a poprisk function (docstring naming the chapter, a unit test)")
-    assert len(long) == left, f"{path.name}: now {len(long)} long cells; lower LONG_CELLS_LEFT to match"
-
-
-def test_long_cell_allowance_names_real_chapters():
-    assert set(LONG_CELLS_LEFT) <= {p.name for p in NOTEBOOKS} and all(LONG_CELLS_LEFT.values())
 
 
 PLOT_CALL = re.compile(r"\b(?:ax|axes|fig|plt)\b[.\[]")

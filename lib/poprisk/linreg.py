@@ -3,12 +3,12 @@
 The book's own reconstruction of the linear-regression instance of :cite:`bu2021population` (Section 5):
 
 * fixed design ``X`` (``n × d``, ``n > d``) with ``Σ̂ = XᵀX/n = U Λ Uᵀ``; prior ``w* ~ N(0, σ_w² I)``;
-  ``y = X w* + ε``, ``ε ~ N(0, σ² I)``; squared loss; ``W`` is the least-squares estimate;
-* population risk with fresh noise at the same inputs, ``L_μ(w) = σ² + (w − w*)ᵀ Σ̂ (w − w*)``;
+  ``y = X w* + ε``, ``ε ~ N(0, σ_ε² I)``; squared loss; ``W`` is the least-squares estimate;
+* population risk with fresh noise at the same inputs, ``L_μ(w) = σ_ε² + (w − w*)ᵀ Σ̂ (w − w*)``;
 * the distortion ``L_S(ŵ) − L_S(W) = (ŵ − W)ᵀ Σ̂ (ŵ − W)`` is plain squared error on the whitened estimate
   ``V = Λ^{1/2} Uᵀ W``, whose coordinates are independent ``N(0, s_i)`` with
 
-  .. math:: s_i = σ_w² λ_i + c, \\qquad c = σ²/n;
+  .. math:: s_i = σ_w² λ_i + c, \\qquad c = σ_ε²/n;
 
 * the compressor is the optimal Gaussian test channel of reverse water-filling
   (:func:`poprisk.infotheory.reverse_water_filling`): ``D_i = min(θ, s_i)``, ``V̂_i = a_i V_i + N_i`` with
@@ -17,11 +17,11 @@ The book's own reconstruction of the linear-regression instance of :cite:`bu2021
 Closed forms (``t_i = D_i/s_i``):
 
 .. math::
-    E L_S(Ŵ) = σ²(1 − d/n) + D, \\quad E L_μ(Ŵ) = σ² + \\sum_i [c + t_i (s_i − 2c)], \\quad
+    E L_S(Ŵ) = σ_ε²(1 − d/n) + D, \\quad E L_μ(Ŵ) = σ_ε² + \\sum_i [c + t_i (s_i − 2c)], \\quad
     \\mathrm{gen}(Ŵ) = 2c \\sum_i (1 − t_i).
 
 The population risk is piecewise linear and unimodal in ``θ`` (convex on ``[0, 2c]``, non-decreasing beyond), with
-breakpoints at the ``s_i``; optimal compression strictly helps iff ``(1/d) Σ_i σ²/(σ² + nλ_iσ_w²) > ½``
+breakpoints at the ``s_i``; optimal compression strictly helps iff ``(1/d) Σ_i σ_ε²/(σ_ε² + nλ_iσ_w²) > ½``
 (:meth:`LinearModel.helps`).
 
 :meth:`LinearModel.gen_bound` is an information-theoretic bound on ``gen(Ŵ)`` that is valid for the squared
