@@ -161,7 +161,7 @@ def calibration_decomposition(frame: pd.DataFrame, *,
         raise ValueError(f"frame lacks the columns {missing} (has {list(frame.columns)})")
     if frame.empty:
         raise ValueError("frame has no rows")
-    v = {k: checks.numeric_column(frame, names[k], "column") for k in _NEEDED}
+    v = {k: checks.numeric_column(frame, names[k], "frame column") for k in _NEEDED}
     out = frame.copy()
     out["test_change"] = v["test_ce"] - v["base_test_ce"]
     out["distortion"] = v["train_ce"] - v["base_train_ce"]

@@ -69,6 +69,10 @@ def format_column(values, digits: int = 4) -> list[str]:
     A column that also holds text (a settings column whose rows are different quantities) keeps the
     per-value form of :func:`format_number`.
     """
+    digits = checks.integer(digits, "digits", low=1, high=12)
+    if values is None or isinstance(values, (str, bytes, numbers.Number)) or not hasattr(values, "__iter__"):
+        raise checks.ArgumentTypeError(f"values must be a sequence of a column's cells, got "
+                                       f"{type(values).__name__}")
     values = list(values)
     present = [v for v in values if not _missing(v)]
     if not all(_is_number(v) for v in present):
