@@ -10,6 +10,7 @@ import copy
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
@@ -251,3 +252,34 @@ def test_device_announces_itself_on_colab_only(monkeypatch, capsys):
         config.device("cpu")
     assert "computing on cpu" in capsys.readouterr().out
     config._ANNOUNCED.clear()
+
+
+def test_reals_refuses_what_is_not_an_array_of_reals():
+    assert checks.reals([1, 2.5], "v").dtype == np.float64
+    assert checks.reals(torch.tensor([1.0], dtype=torch.bfloat16), "v").tolist() == [1.0]
+    for bad, match in [("ab", "v must be an array"), ([True, False], "real numbers"), ([[1]], "1-D"),
+                       ([1, math.nan], "non-finite"), ([1j], "real numbers")]:
+        with pytest.raises(ValueError, match=match):
+            checks.reals(bad, "v")
+    with pytest.raises(ValueError, match="at least one value"):
+        checks.reals([], "v", min_size=1)
+
+
+def test_numeric_column_names_the_argument_and_the_column():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"], "c": [1.0, math.nan]})
+    assert checks.numeric_column(frame, "a", "metric").tolist() == [1.0, 2.0]
+    with pytest.raises(TypeError, match="metric 'b'"):
+        checks.numeric_column(frame, "b", "metric")
+    with pytest.raises(ValueError, match="metric 'c' has 1 missing"):
+        checks.numeric_column(frame, "c", "metric")
+
+
+def test_model_input_refuses_before_training():
+    model = models.MLP(4, (3,), 2)
+    checks.model_input(model, torch.zeros(5, 4), torch.tensor([0, 1, 1, 0, 1]), name="fit")
+    with pytest.raises(TypeError, match="fit: x has dtype"):
+        checks.model_input(model, torch.zeros(5, 4, dtype=torch.float64), name="fit")
+    with pytest.raises(ValueError, match="does not fit the model"):
+        checks.model_input(model, torch.zeros(5, 7), name="fit")
+    with pytest.raises(ValueError, match="label 2, outside"):
+        checks.model_input(model, torch.zeros(5, 4), torch.tensor([0, 1, 2, 0, 1]), name="fit")
