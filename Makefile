@@ -54,7 +54,7 @@ test-portable: $(STAMP) fashion-mnist
 	$(PORTABLE_A) POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q $(NBVAL) book
 	$(PORTABLE_B) POPRISK_FAST=1 POPRISK_PROGRESS=0 $(BIN)/python -m pytest -q $(NBVAL) book
 
-## test-mutations: every break listed in tools/mutations/*.py must fail a unit test or a FAST check cell
+## test-mutations: every break listed in tools/mutations/*.toml must fail a unit test or a FAST check cell
 ## (not part of `make test`; MUTATE_ARGS="--only ID" or "--jobs 2" pass options to tools/mutate.py)
 test-mutations: $(STAMP)
 	$(BIN)/python tools/mutate.py $${MUTATE_ARGS:-}

@@ -654,3 +654,13 @@ def test_output_space_traces_match_their_definitions():
     torch.testing.assert_close(t["ggn"], torch.diagonal(lam, dim1=1, dim2=2).sum(1))
     torch.testing.assert_close(t["empirical_fisher"], ((p - e) ** 2).sum(1))
     torch.testing.assert_close(t["eps"], 1 - p[torch.arange(2), y], rtol=1e-9, atol=1e-15)
+
+
+def test_tiny_mlp_leaves_the_global_generator_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a = curvature.tiny_mlp(seed=0)
+    assert torch.equal(torch.rand(3), expected)
+    b = curvature.tiny_mlp(seed=0)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

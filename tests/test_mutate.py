@@ -13,8 +13,8 @@ def _list(tmp_path, **over):
     m = dict(id="x", target="lib/poprisk/bounds.py", find="LN2 = math.log(2.0)",
              replace="LN2 = math.log(4.0)", why="w", tests=["tests/test_bounds.py"], notebooks=[])
     m.update(over)
-    path = tmp_path / "m.py"
-    path.write_text(f"MUTATIONS = [{m!r}]\n")
+    path = tmp_path / "m.toml"
+    path.write_text("[[mutation]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in m.items()))
     return path
 
 
@@ -65,3 +65,16 @@ def test_mutation_factory_makes_the_list_format():
         mutate.mutation("i", "lib/a.py", "", "y", "w")
     with pytest.raises(TypeError, match="`notebooks` must be a sequence"):
         mutate.mutation("i", "lib/a.py", "x", "y", "w", notebooks="book/x.ipynb")
+
+
+def test_load_refuses_a_list_that_is_not_toml_or_has_unknown_fields(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[mutation]\nid = 1\n")
+    with pytest.raises(ValueError, match="bad.toml: not a readable mutation list"):
+        mutate.load([bad])
+    with pytest.raises(ValueError, match="unknown"):
+        mutate.load([_list(tmp_path, extra="x")])
+    with pytest.raises(ValueError, match="lacks"):
+        path = _list(tmp_path)
+        path.write_text(path.read_text().replace('why = "w"\n', ""))
+        mutate.load([path])

@@ -1,13 +1,18 @@
 """Mutation runner: show that every listed break of the book's mathematics is caught (``make test-mutations``).
 
-Each ``tools/mutations/*.py`` defines ``MUTATIONS``, a list of dicts made by the one factory here::
+Each ``tools/mutations/*.toml`` is a data list of mutations, one ``[[mutation]]`` table each::
 
-    from tools.mutate import mutation
+    [[mutation]]
+    id = "ch10-drop-flag-bit"
+    target = "lib/poprisk/subspace.py"
+    find = "return 1 + bits"
+    replace = "return bits"
+    why = "the description without its flag bit"
+    tests = ["tests/test_subspace.py"]              # optional
+    notebooks = ["book/ch10_what_theory_explains.ipynb"]  # optional
 
-    mutation(id, target, find, replace, why, tests=(), notebooks=())
-    # e.g. mutation("ch10-drop-flag-bit", "lib/poprisk/subspace.py", "return 1 + bits", "return bits",
-    #               "the description without its flag bit", tests=["tests/test_subspace.py"],
-    #               notebooks=["book/ch10_what_theory_explains.ipynb"])
+(data, not code: the lists are rows of one shape, which is what a table is for). Every row goes through the
+one factory here, ``mutation(id, target, find, replace, why, tests=(), notebooks=())``, which checks it.
 
 ``target`` is a library file or a notebook (relative to the repository root), ``find`` the exact source
 text (exactly once in the target; in a notebook, in its code cells), ``replace`` the mutated text, ``why``
@@ -32,12 +37,12 @@ import concurrent.futures
 import json
 import os
 import pathlib
-import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,7 +60,7 @@ LIST_ERRORS = {4: "pytest usage error", 5: "no tests collected"}
 
 def mutation(id: str, target: str, find: str, replace: str, why: str, tests=(), notebooks=()) -> dict:
     """One mutation of a list: replace ``find`` by ``replace`` in ``target``; ``tests`` and ``notebooks``
-    must then fail (the factory every ``tools/mutations/*.py`` uses, so the lists share one format)."""
+    must then fail (every row of ``tools/mutations/*.toml`` goes through it, so the lists share one format)."""
     for name, value in (("id", id), ("target", target), ("find", find), ("replace", replace), ("why", why)):
         if not isinstance(value, str) or not value:
             raise TypeError(f"mutation {id!r}: `{name}` must be a non-empty string, got {value!r}")
@@ -68,14 +73,22 @@ def mutation(id: str, target: str, find: str, replace: str, why: str, tests=(), 
 
 def load(files: list[pathlib.Path]) -> list[dict]:
     """Every mutation of ``files``, each checked for its fields, a unique id and an existing target."""
-    if str(ROOT) not in sys.path:  # the lists import their factory as ``tools.mutate``
-        sys.path.insert(0, str(ROOT))
     found, seen = [], set()
     for path in files:
-        for m in runpy.run_path(str(path)).get("MUTATIONS", []):
-            missing = [f for f in FIELDS if f not in m]
-            if missing:
-                raise ValueError(f"{path.name}: mutation {m.get('id')!r} lacks {missing}")
+        try:
+            rows = tomllib.loads(pathlib.Path(path).read_text(encoding="utf-8")).get("mutation", [])
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable mutation list ({exc})") from None
+        for row in rows:
+            missing = [f for f in FIELDS[:5] if f not in row]
+            unknown = sorted(set(row) - set(FIELDS))
+            if missing or unknown:
+                raise ValueError(f"{path.name}: mutation {row.get('id')!r} lacks {missing} / has unknown "
+                                 f"{unknown}")
+            try:
+                m = mutation(**row)
+            except TypeError as exc:
+                raise ValueError(f"{path.name}: {exc}") from None
             if m["id"] in seen:
                 raise ValueError(f"{path.name}: duplicate mutation id {m['id']!r}")
             if not (ROOT / m["target"]).is_file():
@@ -196,7 +209,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("files", nargs="*", type=pathlib.Path, help="mutation lists (default tools/mutations/*.py)")
+    ap.add_argument("files", nargs="*", type=pathlib.Path, help="mutation lists (default tools/mutations/*.toml)")
     ap.add_argument("--only", nargs="+", default=None, help="run only these mutation ids")
     ap.add_argument("--list", action="store_true", help="list the mutations and check their `find`s; run nothing")
     ap.add_argument("--jobs", type=int, default=1, help="mutations run in parallel (default 1)")
@@ -209,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be a positive integer, got {args.jobs}")
-    files = [f.resolve() for f in args.files] or sorted(MUTATION_DIR.glob("*.py"))
+    files = [f.resolve() for f in args.files] or sorted(MUTATION_DIR.glob("*.toml"))
     mutations = load(files)
     if args.only is not None:
         unknown = set(args.only) - {m["id"] for m in mutations}

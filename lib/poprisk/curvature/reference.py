@@ -80,13 +80,14 @@ def tiny_mlp(act=nn.Tanh, seed: int = 0, sizes=(6, 5, 4, 3)) -> nn.Sequential:
     sizes = tuple(checks.integer(s, "sizes", low=1) for s in sizes)
     if len(sizes) < 2:
         raise ValueError(f"sizes must name at least an input and an output width, got {sizes}")
-    torch.manual_seed(seed)
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers += [act(), nn.Dropout(0.2)]
-    return nn.Sequential(*layers).double()
+    with torch.random.fork_rng(devices=[]):  # seeded here, the caller's global generator left untouched
+        torch.manual_seed(seed)
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers += [act(), nn.Dropout(0.2)]
+        return nn.Sequential(*layers).double()
 
 
 def fisher_diag_by_enumeration(model: nn.Module, loss_fn, x: torch.Tensor, n_classes: int) -> torch.Tensor:
